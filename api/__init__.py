@@ -1,0 +1,1 @@
+"""Falcon layer: HTTP in, core services, JSON out."""

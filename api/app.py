@@ -1,0 +1,64 @@
+"""The application factory and the whole route table."""
+
+from __future__ import annotations
+
+import falcon
+
+from api import errors, openapi
+from api.metrics import RequestMetrics
+from api.middleware import Authentication, DatabaseConnection, RequestId
+from api.resources import auth, ops, timelines, tweets, users
+from core import container, metrics
+from core.health import Readiness
+from core.settings import Settings
+
+
+def create_app(settings: Settings, deps: container.Deps | None = None) -> falcon.App:
+    """Build the API for ``settings``; tests pass their own settings or deps."""
+    deps = deps or container.build(settings, signing=True)
+    app = falcon.App(
+        middleware=[
+            RequestId(),
+            RequestMetrics(),
+            DatabaseConnection(),
+            Authentication(deps),
+        ],
+    )
+    app.req_options.strip_url_path_trailing_slash = True
+    app.req_options.keep_blank_qs_values = False
+    errors.register(app)
+    add_routes(app, deps)
+    return app
+
+
+def add_routes(app: falcon.App, deps: container.Deps) -> None:
+    app.add_route("/auth/signup", auth.Signup(deps))
+    app.add_route("/auth/login", auth.Login(deps))
+    app.add_route("/auth/refresh-token", auth.RefreshToken(deps))
+    app.add_route("/auth/logout", auth.Logout(deps))
+    app.add_route("/.well-known/jwks.json", auth.Jwks(deps))
+
+    app.add_route("/user", users.Me(deps))
+    app.add_route("/user/data/{username}", users.Profile(deps))
+    follow = users.Follow(deps)
+    app.add_route("/user/follow", follow)
+    app.add_route("/user/unfollow", follow, suffix="unfollow")
+    graph = users.Graph(deps)
+    app.add_route("/user/{username}/followers", graph, suffix="followers")
+    app.add_route("/user/{username}/following", graph, suffix="following")
+
+    app.add_route("/tweet/create", tweets.Create(deps))
+    tweet = tweets.Tweet(deps)
+    app.add_route("/tweet/id/{tweet_id}", tweet)
+    for action in ("delete", "like", "dislike", "retweet"):
+        app.add_route(f"/tweet/id/{{tweet_id}}/{action}", tweet, suffix=action)
+
+    app.add_route("/timeline/home", timelines.Home(deps))
+    app.add_route("/timeline/user", timelines.UserTimeline(deps))
+
+    app.add_route("/healthz", ops.Health())
+    app.add_route("/readyz", ops.Ready(Readiness(deps.settings, deps.redis)))
+    app.add_route(
+        "/metrics", ops.Metrics(lambda: metrics.render(deps.settings.metrics_dir))
+    )
+    app.add_route("/openapi.json", ops.OpenApi(openapi.document()))

@@ -1,0 +1,26 @@
+"""gunicorn settings, derived from the application's settings."""
+
+from core.settings import Settings
+
+_settings = Settings.from_env()
+
+bind = f"0.0.0.0:{_settings.port}"
+workers = _settings.web_workers
+threads = _settings.web_threads
+worker_class = "gthread"
+# Kubernetes sends SIGTERM and waits terminationGracePeriodSeconds; finish
+# in-flight requests well within it.
+graceful_timeout = 20
+timeout = 30
+keepalive = 5
+accesslog = None  # request logs come from the app as JSON lines
+max_requests = 20000
+max_requests_jitter = 2000
+
+
+def child_exit(server, worker):
+    """Drop a dead worker's live gauges from the multiprocess metrics."""
+    if _settings.metrics_dir:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,76 @@
+"""Request parsing and response writing shared by every resource."""
+
+from __future__ import annotations
+
+import falcon
+import orjson
+
+from core import validation
+from core.errors import BadRequest, DomainError
+
+JSON = "application/json; charset=utf-8"
+DEFAULT_LIMIT, MAX_LIMIT = 20, 100
+
+
+class PayloadTooLarge(DomainError):
+    code = "payload_too_large"
+    title = "Request body too large"
+
+
+def send(resp: falcon.Response, payload, status: int = 200) -> None:
+    resp.status = status
+    resp.content_type = JSON
+    resp.data = orjson.dumps(payload)
+
+
+def json_body(req: falcon.Request, max_bytes: int) -> dict:
+    """The body as a JSON object; 413 past ``max_bytes``, 400 if not an object."""
+    if req.content_length is not None and req.content_length > max_bytes:
+        raise PayloadTooLarge(f"Bodies are limited to {max_bytes} bytes")
+    raw = req.bounded_stream.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"Bodies are limited to {max_bytes} bytes")
+    try:
+        body = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        # also raised for invalid UTF-8 and out-of-range numbers
+        raise BadRequest(
+            "The body is not valid UTF-8 JSON", code="invalid_json"
+        ) from None
+    if not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object", code="invalid_json")
+    return body
+
+
+def single_param(req: falcon.Request, name: str) -> str | None:
+    value = req.params.get(name)
+    if isinstance(value, list):
+        raise BadRequest(f"'{name}' was given more than once", code=f"invalid_{name}")
+    return value
+
+
+def limit_param(req: falcon.Request) -> int:
+    raw = single_param(req, "limit")
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or int(raw) < 1:
+        raise BadRequest("limit must be an integer of at least 1", code="invalid_limit")
+    return min(int(raw), MAX_LIMIT)
+
+
+def start_param(req: falcon.Request) -> int:
+    raw = single_param(req, "start")
+    if raw is None or raw == "":
+        return 0
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
+        raise BadRequest("start must be a non-negative integer", code="invalid_start")
+    return int(raw)
+
+
+def path_id(raw: str) -> int | None:
+    """A tweet id from the path; None (-> 404) when it cannot name a tweet."""
+    return validation.parse_id(raw)
+
+
+def page(items: list, next_cursor: str | None) -> dict:
+    return {"data": items, "next_cursor": next_cursor}

@@ -1,0 +1,85 @@
+"""/auth/* and the JWKS document."""
+
+from __future__ import annotations
+
+import falcon
+
+from api.io import json_body, send
+from api.middleware import ACCESS_COOKIE, REFRESH_COOKIE, presented_token
+from core.container import Deps
+from core.errors import Unauthorized
+from core.services import auth, users
+
+
+class _Base:
+    def __init__(self, deps: Deps):
+        self.deps = deps
+
+    def _body(self, req) -> dict:
+        return json_body(req, self.deps.settings.max_body_bytes)
+
+    def _set_cookies(self, resp, pair: dict) -> None:
+        secure = self.deps.settings.cookie_secure
+        resp.set_cookie(
+            ACCESS_COOKIE,
+            pair["access_token"],
+            path="/",
+            max_age=self.deps.settings.access_token_ttl_s,
+            secure=secure,
+            http_only=True,
+            same_site="Lax",
+        )
+        resp.set_cookie(
+            REFRESH_COOKIE,
+            pair["refresh_token"],
+            path="/auth",
+            max_age=self.deps.settings.refresh_token_ttl_s,
+            secure=secure,
+            http_only=True,
+            same_site="Lax",
+        )
+
+
+class Signup(_Base):
+    def on_post(self, req, resp):
+        user = users.signup(self.deps, self._body(req))
+        resp.location = f"/user/data/{user['username']}"
+        send(resp, user, falcon.HTTP_201)
+
+
+class Login(_Base):
+    def on_post(self, req, resp):
+        pair = auth.login(self.deps, self._body(req))
+        self._set_cookies(resp, pair)
+        send(resp, pair)
+
+
+class RefreshToken(_Base):
+    def on_post(self, req, resp):
+        body = self._body(req) if req.content_length else {}
+        token = body.get("refresh_token")
+        if token is None:
+            cookies = req.get_cookie_values(REFRESH_COOKIE)
+            token = cookies[0] if cookies else None
+        if not isinstance(token, str) or not token:
+            raise Unauthorized("A refresh_token is required", code="missing_token")
+        pair = auth.refresh(self.deps, token)
+        self._set_cookies(resp, pair)
+        send(resp, pair)
+
+
+class Logout(_Base):
+    def on_post(self, req, resp):
+        token = presented_token(req)
+        if token is None:
+            raise Unauthorized("This route needs an access token", code="missing_token")
+        auth.logout(self.deps, auth.authenticate(self.deps, token))
+        resp.unset_cookie(ACCESS_COOKIE, path="/")
+        resp.unset_cookie(REFRESH_COOKIE, path="/auth")
+        resp.status = falcon.HTTP_204
+
+
+class Jwks(_Base):
+    def on_get(self, req, resp):
+        send(resp, self.deps.tokens.jwks())
+        resp.cache_control = ["public", "max-age=300"]

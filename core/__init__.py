@@ -1,0 +1,1 @@
+"""Domain layer shared by the API and the workers (no Falcon, no Dramatiq)."""

@@ -1,0 +1,54 @@
+"""Builds the collaborators every entry point needs, from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from core.cursors import CursorCodec
+from core.db import init_database
+from core.ids import IdGenerator, NodeLease
+from core.passwords import Passwords
+from core.redis_client import make_redis
+from core.revocation import Denylist
+from core.settings import Settings
+from core.timeline_store import TimelineStore
+from core.timelines import Timelines
+from core.tokens import TokenCodec
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    redis: redis.Redis
+    ids: IdGenerator
+    passwords: Passwords
+    tokens: TokenCodec
+    denylist: Denylist
+    cursors: CursorCodec
+    timelines: Timelines
+
+
+def build(settings: Settings, signing: bool = True) -> Deps:
+    """Everything wired; ``signing`` is False in processes without the private key."""
+    init_database(settings)
+    client = make_redis(settings)
+    node = (
+        settings.node_id
+        if settings.node_id >= 0
+        else NodeLease(client, settings.redis_prefix)
+    )
+    store = TimelineStore(
+        client, settings.redis_prefix, settings.timeline_cap, settings.home_ttl_s
+    )
+    return Deps(
+        settings=settings,
+        redis=client,
+        ids=IdGenerator(node),
+        passwords=Passwords(settings),
+        tokens=TokenCodec.from_settings(settings, signing=signing),
+        denylist=Denylist(client, settings.redis_prefix),
+        cursors=CursorCodec(settings.cursor_secret),
+        timelines=Timelines(store, settings.fanout_threshold),
+    )

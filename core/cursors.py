@@ -1,0 +1,52 @@
+"""Opaque, tamper-evident pagination cursors.
+
+A cursor names the list it belongs to (kind + owner) and the position after
+which the next page starts, signed with HMAC-SHA256 under CURSOR_SECRET. A cursor
+that does not decode, was altered, or belongs to another list is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+
+from core.errors import BadRequest
+
+_SIG_BYTES = 12
+
+
+class CursorCodec:
+    def __init__(self, secret: str):
+        self._secret = secret.encode()
+
+    def _sign(self, payload: bytes) -> bytes:
+        return hmac.new(self._secret, payload, hashlib.sha256).digest()[:_SIG_BYTES]
+
+    def encode(self, kind: str, owner: int | str, position: int) -> str:
+        payload = f"{kind}:{owner}:{position}".encode()
+        raw = payload + self._sign(payload)
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    def decode(self, token: str, kind: str, owner: int | str) -> int:
+        """The position in ``token``; BadRequest(invalid_cursor) if not ours."""
+        invalid = BadRequest(
+            "The cursor is not valid for this list", code="invalid_cursor"
+        )
+        if not token or len(token) > 200:
+            raise invalid
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        except (binascii.Error, ValueError):
+            raise invalid from None
+        payload, sig = raw[:-_SIG_BYTES], raw[-_SIG_BYTES:]
+        if len(raw) <= _SIG_BYTES or not hmac.compare_digest(sig, self._sign(payload)):
+            raise invalid
+        try:
+            got_kind, got_owner, position = payload.decode().split(":")
+            if got_kind != kind or got_owner != str(owner):
+                raise invalid
+            return int(position)
+        except ValueError:
+            raise invalid from None

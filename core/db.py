@@ -1,0 +1,80 @@
+"""The PostgreSQL connection pool, created late and bound to settings.
+
+Connection budget per pod: API = WEB_WORKERS x WEB_THREADS, worker = processes x
+threads (+1 for the outbox relay). (API + worker pods) x that must stay below the
+server's max_connections (100 by default), so DB_POOL_SIZE caps each process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import psycopg2
+import psycopg2.errorcodes
+from playhouse.postgres_ext import PooledPostgresqlExtDatabase
+
+from core.settings import Settings
+
+T = TypeVar("T")
+
+# Retry transactions that lost a deadlock or serialization race: the loser can
+# safely run again because nothing of it was committed.
+RETRYABLE_PGCODES = {
+    psycopg2.errorcodes.DEADLOCK_DETECTED,
+    psycopg2.errorcodes.SERIALIZATION_FAILURE,
+}
+
+database = PooledPostgresqlExtDatabase(None, autoconnect=True)
+
+
+def init_database(settings: Settings) -> PooledPostgresqlExtDatabase:
+    """Bind the module-level database object to ``settings`` (idempotent)."""
+    database.init(
+        settings.database_dsn,
+        max_connections=settings.db_pool_size,
+        stale_timeout=300,
+        timeout=10,
+        options=f"-c statement_timeout={settings.db_statement_timeout_ms}",
+        connect_timeout=5,
+    )
+    return database
+
+
+def pgcode(ex: BaseException) -> str | None:
+    """The SQLSTATE behind a peewee or psycopg2 error, if any."""
+    orig = getattr(ex, "orig", None) or getattr(ex, "__cause__", None) or ex
+    return getattr(orig, "pgcode", None)
+
+
+def constraint_name(ex: BaseException) -> str:
+    orig = getattr(ex, "orig", None) or getattr(ex, "__cause__", None) or ex
+    diag = getattr(orig, "diag", None)
+    return getattr(diag, "constraint_name", None) or ""
+
+
+def in_transaction(fn: Callable[[], T], attempts: int = 5) -> T:
+    """Run ``fn`` in a transaction, retrying deadlock/serialization losers."""
+    for attempt in range(attempts):
+        try:
+            with database.atomic():
+                return fn()
+        except Exception as ex:  # peewee wraps psycopg2 errors
+            if pgcode(ex) not in RETRYABLE_PGCODES or attempt == attempts - 1:
+                raise
+            time.sleep(0.005 * (2**attempt))
+    raise AssertionError("unreachable")
+
+
+def fetchall(sql: str, params: tuple | list = ()) -> list[tuple]:
+    return database.execute_sql(sql, params).fetchall()
+
+
+def fetchone(sql: str, params: tuple | list = ()) -> tuple | None:
+    return database.execute_sql(sql, params).fetchone()
+
+
+def execute(sql: str, params: tuple | list = ()) -> int:
+    """Run a statement and return its row count."""
+    return database.execute_sql(sql, params).rowcount

@@ -1,0 +1,67 @@
+"""The transactional outbox: jobs are rows committed with the data they describe.
+
+Call :func:`enqueue` inside the same ``db.atomic()`` block as the change. The
+workers' relay publishes due rows to RabbitMQ with publisher confirms and deletes
+them, so a job survives a broker outage or a crash right after the commit. The
+row's ``message_id`` becomes the Dramatiq message id, stable across re-sends.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import orjson
+
+from core import db
+
+
+@dataclass(frozen=True)
+class Job:
+    """The name and queue of a worker actor (declared in ``workers.actors``)."""
+
+    actor_name: str
+    queue_name: str
+
+
+# Queues: small fan-outs, the chunks of big fan-outs, and timeline maintenance
+# (deletes, unfollows, backfills) each get their own, so a celebrity's fan-out
+# never delays a delete or a small account's tweet.
+FANOUT_QUEUE = "fanout"
+FANOUT_BULK_QUEUE = "fanout_bulk"
+TIMELINE_QUEUE = "timeline"
+QUEUES = (FANOUT_QUEUE, FANOUT_BULK_QUEUE, TIMELINE_QUEUE)
+
+FANOUT_TWEET = Job("fanout_tweet", FANOUT_QUEUE)
+FANOUT_CHUNK = Job("fanout_chunk", FANOUT_BULK_QUEUE)
+REMOVE_TWEETS = Job("remove_tweets", TIMELINE_QUEUE)
+BACKFILL_FOLLOW = Job("backfill_follow", TIMELINE_QUEUE)
+REPUSH_AUTHOR = Job("repush_author", TIMELINE_QUEUE)
+PURGE_USER = Job("purge_user", TIMELINE_QUEUE)
+
+
+def enqueue(job: Job, *args, request_id: str | None = None) -> str:
+    """Record a job in the current transaction; returns its message id."""
+    message_id = str(uuid.uuid4())
+    options = {"request_id": request_id} if request_id else {}
+    db.execute(
+        "INSERT INTO outbox (message_id, queue_name, actor_name, args, options)"
+        " VALUES (%s, %s, %s, %s, %s)",
+        (
+            message_id,
+            job.queue_name,
+            job.actor_name,
+            orjson.dumps(list(args)).decode(),
+            orjson.dumps(options).decode(),
+        ),
+    )
+    return message_id
+
+
+def backlog() -> tuple[int, float]:
+    """(rows waiting, age in seconds of the oldest) for metrics and tests."""
+    row = db.fetchone(
+        "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)"
+        " FROM outbox"
+    )
+    return int(row[0]), float(row[1])

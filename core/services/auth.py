@@ -1,0 +1,117 @@
+"""Log-in sessions: token pairs, rotation with reuse detection, logout.
+
+A login starts a *family*. Each refresh spends the presented refresh token and
+issues a new pair in the same family; presenting a spent token again means it
+was stolen, so the whole family (refresh and access tokens) is revoked at once.
+Refresh tokens are stored only as SHA-256 hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+from core import db, revocation, validation
+from core.container import Deps
+from core.errors import Unauthorized
+from core.tokens import ACCESS, REFRESH, Claims
+
+BAD_LOGIN = "Wrong username or password"
+
+
+def _hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def _issue_pair(deps: Deps, user_id: int, family_id: str) -> dict:
+    access, _ = deps.tokens.issue(user_id, family_id, ACCESS)
+    refresh, claims = deps.tokens.issue(user_id, family_id, REFRESH)
+    db.execute(
+        "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at)"
+        " VALUES (%s, %s, %s, to_timestamp(%s))",
+        (_hash(refresh), family_id, user_id, claims.expires_at),
+    )
+    return {
+        "access_token": access,
+        "refresh_token": refresh,
+        "token_type": "Bearer",
+        "expires_in": deps.settings.access_token_ttl_s,
+    }
+
+
+def login(deps: Deps, body: dict) -> dict:
+    """A new token pair; unknown user and wrong password fail identically."""
+    username = validation.required_str(body, "username")
+    password = validation.required_str(body, "password")
+    row = None
+    if validation.USERNAME.fullmatch(username):
+        row = db.fetchone(
+            "SELECT id, password_hash FROM users WHERE lower(username) = lower(%s)",
+            (username,),
+        )
+    if not deps.passwords.verify(row[1] if row else None, password):
+        raise Unauthorized(BAD_LOGIN, code="invalid_credentials")
+    user_id = row[0]
+    if deps.passwords.needs_rehash(row[1]):
+        db.execute(
+            "UPDATE users SET password_hash = %s WHERE id = %s",
+            (deps.passwords.hash(password), user_id),
+        )
+    with db.database.atomic():
+        return _issue_pair(deps, user_id, str(uuid.uuid4()))
+
+
+def refresh(deps: Deps, token: str) -> dict:
+    """Spend a refresh token for a new pair; a replayed one revokes its family."""
+    claims = deps.tokens.verify(token, REFRESH)
+
+    def work():
+        spent = db.fetchone(
+            "UPDATE refresh_tokens SET used_at = now()"
+            " WHERE token_hash = %s AND used_at IS NULL AND revoked_at IS NULL"
+            " AND expires_at > now() RETURNING user_id, family_id::text",
+            (_hash(token),),
+        )
+        if spent is None:
+            return None
+        return _issue_pair(deps, spent[0], spent[1])
+
+    pair = db.in_transaction(work)
+    if pair is None:
+        known = db.fetchone(
+            "SELECT used_at IS NOT NULL FROM refresh_tokens WHERE token_hash = %s",
+            (_hash(token),),
+        )
+        if known and known[0]:
+            revoke_family(deps, claims.family_id)
+            raise Unauthorized(
+                "Refresh token reused; the session was ended", code="token_reused"
+            )
+        raise Unauthorized("Refresh token no longer valid", code="invalid_token")
+    return pair
+
+
+def revoke_family(deps: Deps, family_id: str) -> None:
+    with db.database.atomic():
+        db.execute(
+            "UPDATE refresh_tokens SET revoked_at = now()"
+            " WHERE family_id::text = %s AND revoked_at IS NULL",
+            (family_id,),
+        )
+        deps.denylist.revoke(
+            revocation.FAMILY, family_id, deps.settings.access_token_ttl_s + 60
+        )
+
+
+def logout(deps: Deps, claims: Claims) -> None:
+    """End the session: its refresh family and this access token, at once."""
+    revoke_family(deps, claims.family_id)
+    deps.denylist.revoke(revocation.JTI, claims.jti, claims.ttl())
+
+
+def authenticate(deps: Deps, token: str) -> Claims:
+    """Claims of a valid, unrevoked access token; Unauthorized otherwise."""
+    claims = deps.tokens.verify(token, ACCESS)
+    if deps.denylist.is_revoked(claims.jti, claims.family_id, claims.user_id):
+        raise Unauthorized("Token revoked", code="token_revoked")
+    return claims

@@ -1,0 +1,255 @@
+"""Tweets, replies, likes and retweets."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+import orjson
+import peewee
+import redis
+
+from core import db, hydrate, outbox, validation
+from core.container import Deps
+from core.errors import Forbidden, NotFound, ValidationFailed
+
+log = logging.getLogger(__name__)
+
+
+def _tweet_or_404(tweet_id: int | None, for_update: bool = False):
+    row = None
+    if tweet_id is not None:
+        row = db.fetchone(
+            "SELECT id, author_id, retweet_of_id FROM tweets WHERE id = %s"
+            + (" FOR UPDATE" if for_update else ""),
+            (tweet_id,),
+        )
+    if row is None:
+        raise NotFound("No such tweet", code="tweet_not_found")
+    return row
+
+
+def get(tweet_id: int | None, viewer_id: int | None) -> dict:
+    tweets = hydrate.load([tweet_id], viewer_id) if tweet_id else {}
+    if tweet_id not in tweets:
+        raise NotFound("No such tweet", code="tweet_not_found")
+    return tweets[tweet_id]
+
+
+def _after_commit_add(deps: Deps, author_id: int, tweet_id: int) -> None:
+    try:
+        deps.timelines.add_own(author_id, tweet_id)
+    except redis.RedisError as ex:
+        # The fan-out job writes the author's keys too; reads fall back meanwhile.
+        log.warning("own timeline write deferred: %s", ex)
+
+
+def create(
+    deps: Deps,
+    author_id: int,
+    body: dict,
+    idempotency_key: str | None,
+    request_id: str | None = None,
+) -> tuple[int, dict]:
+    """Post a tweet or reply; returns (HTTP status, tweet)."""
+    content = validation.tweet_content(validation.required_str(body, "tweet_content"))
+    reply_to = body.get("reply_to")
+    if reply_to is not None:
+        if not isinstance(reply_to, str):
+            raise ValidationFailed(
+                "reply_to must be a tweet id string", code="invalid_reply_to"
+            )
+        reply_to = validation.parse_id(reply_to)
+        if reply_to is None:
+            raise NotFound(
+                "The tweet replied to does not exist", code="tweet_not_found"
+            )
+    request_hash = hashlib.sha256(orjson.dumps([content, str(reply_to)])).digest()
+    tweet_id = deps.ids.next_id()
+
+    def work():
+        if idempotency_key is not None:
+            seen = _claim_idempotency_key(
+                author_id, idempotency_key, request_hash, tweet_id
+            )
+            if seen is not None:
+                return seen
+        if reply_to is not None:
+            _tweet_or_404(reply_to)
+        db.execute(
+            "INSERT INTO tweets (id, author_id, content, reply_to_id)"
+            " VALUES (%s, %s, %s, %s)",
+            (tweet_id, author_id, content, reply_to),
+        )
+        outbox.enqueue(outbox.FANOUT_TWEET, tweet_id, author_id, request_id=request_id)
+        return None
+
+    replayed = db.in_transaction(work)
+    if replayed is not None:
+        return 201, get(replayed, author_id) if _exists(replayed) else {
+            "id": str(replayed)
+        }
+    _after_commit_add(deps, author_id, tweet_id)
+    return 201, get(tweet_id, author_id)
+
+
+def _exists(tweet_id: int) -> bool:
+    return db.fetchone("SELECT 1 FROM tweets WHERE id = %s", (tweet_id,)) is not None
+
+
+def _claim_idempotency_key(author_id, key, request_hash, tweet_id) -> int | None:
+    """None if this key is new (and now ours); else the first request's tweet id."""
+    if len(key) > 255 or not key.isprintable():
+        raise ValidationFailed(
+            "Idempotency-Key must be 1-255 printable characters",
+            code="invalid_idempotency_key",
+        )
+    db.execute(
+        "DELETE FROM idempotency_keys WHERE user_id = %s AND key = %s"
+        " AND created_at < now() - interval '24 hours'",
+        (author_id, key),
+    )
+    claimed = db.fetchone(
+        "INSERT INTO idempotency_keys (user_id, key, request_hash, tweet_id)"
+        " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
+        (author_id, key, request_hash, tweet_id),
+    )
+    if claimed:
+        return None
+    stored_hash, first_id = db.fetchone(
+        "SELECT request_hash, tweet_id FROM idempotency_keys"
+        " WHERE user_id = %s AND key = %s",
+        (author_id, key),
+    )
+    if bytes(stored_hash) != request_hash:
+        raise ValidationFailed(
+            "This Idempotency-Key was used with another body",
+            code="idempotency_key_reused",
+        )
+    return first_id
+
+
+def delete(deps: Deps, user_id: int, tweet_id: int | None, request_id=None) -> None:
+    """Delete a tweet (author only); its retweets go with it, replies stay."""
+
+    def work():
+        _, author_id, _ = _tweet_or_404(tweet_id, for_update=True)
+        if author_id != user_id:
+            raise Forbidden("Only the author can delete a tweet", code="not_author")
+        gone = db.fetchall(
+            "SELECT id, author_id FROM tweets WHERE retweet_of_id = %s", (tweet_id,)
+        )
+        db.execute("DELETE FROM tweets WHERE id = %s", (tweet_id,))
+        entries = [[tweet_id, author_id]] + [list(r) for r in gone]
+        outbox.enqueue(outbox.REMOVE_TWEETS, entries, request_id=request_id)
+        return entries
+
+    entries = db.in_transaction(work)
+    _after_commit_remove(deps, entries)
+
+
+def _after_commit_remove(deps: Deps, entries) -> None:
+    try:
+        for tweet_id, author_id in entries:
+            deps.timelines.remove_own(author_id, [tweet_id])
+    except redis.RedisError as ex:
+        log.warning("own timeline removal deferred: %s", ex)
+
+
+def _original_id(tweet_id: int | None) -> int:
+    """Likes and retweets of a retweet apply to its original."""
+    _, _, original = _tweet_or_404(tweet_id)
+    return original or tweet_id
+
+
+def like(deps: Deps, user_id: int, tweet_id: int | None) -> dict:
+    target = _original_id(tweet_id)
+    try:
+        db.in_transaction(
+            lambda: db.execute(
+                "INSERT INTO likes (tweet_id, user_id) VALUES (%s, %s)"
+                " ON CONFLICT DO NOTHING",
+                (target, user_id),
+            )
+        )
+    except peewee.IntegrityError:  # deleted between the check and the insert
+        raise NotFound("No such tweet", code="tweet_not_found") from None
+    return {"liked": True, "like_count": _count(target, "like_count")}
+
+
+def dislike(deps: Deps, user_id: int, tweet_id: int | None) -> dict:
+    target = _original_id(tweet_id)
+    db.in_transaction(
+        lambda: db.execute(
+            "DELETE FROM likes WHERE tweet_id = %s AND user_id = %s", (target, user_id)
+        )
+    )
+    return {"liked": False, "like_count": _count(target, "like_count")}
+
+
+def _count(tweet_id: int, column: str) -> int:
+    row = db.fetchone(f"SELECT {column} FROM tweets WHERE id = %s", (tweet_id,))
+    if row is None:
+        raise NotFound("No such tweet", code="tweet_not_found")
+    return row[0]
+
+
+def retweet(
+    deps: Deps, user_id: int, tweet_id: int | None, request_id=None
+) -> tuple[int, dict]:
+    """Retweet (201), or return the existing retweet (200)."""
+    target = _original_id(tweet_id)
+    new_id = deps.ids.next_id()
+
+    def work():
+        existing = db.fetchone(
+            "SELECT id FROM tweets WHERE author_id = %s AND retweet_of_id = %s",
+            (user_id, target),
+        )
+        if existing:
+            return existing[0], False
+        db.execute(
+            "INSERT INTO tweets (id, author_id, content, retweet_of_id)"
+            " VALUES (%s, %s, '', %s)",
+            (new_id, user_id, target),
+        )
+        outbox.enqueue(outbox.FANOUT_TWEET, new_id, user_id, request_id=request_id)
+        return new_id, True
+
+    try:
+        retweet_id, created = db.in_transaction(work)
+    except peewee.IntegrityError:
+        # a concurrent identical retweet won the unique index, or the original
+        # was deleted meanwhile: answer with whatever exists now
+        row = db.fetchone(
+            "SELECT id FROM tweets WHERE author_id = %s AND retweet_of_id = %s",
+            (user_id, target),
+        )
+        if row is None:
+            raise NotFound("No such tweet", code="tweet_not_found") from None
+        retweet_id, created = row[0], False
+    if created:
+        _after_commit_add(deps, user_id, retweet_id)
+    return (201 if created else 200), get(retweet_id, user_id)
+
+
+def unretweet(deps: Deps, user_id: int, tweet_id: int | None, request_id=None) -> dict:
+    """Undo a retweet; ``tweet_id`` may name the original or the retweet."""
+    target = _original_id(tweet_id)
+
+    def work():
+        gone = db.fetchone(
+            "DELETE FROM tweets WHERE author_id = %s AND retweet_of_id = %s"
+            " RETURNING id",
+            (user_id, target),
+        )
+        if gone:
+            outbox.enqueue(
+                outbox.REMOVE_TWEETS, [[gone[0], user_id]], request_id=request_id
+            )
+        return gone
+
+    gone = db.in_transaction(work)
+    if gone:
+        _after_commit_remove(deps, [(gone[0], user_id)])
+    return {"retweeted": False, "retweet_count": _count(target, "retweet_count")}

@@ -1,0 +1,256 @@
+"""Home and user timelines: hybrid fan-out on write, pull on read, Postgres as truth.
+
+Authors below FANOUT_THRESHOLD followers are pushed into their followers' home
+keys by the workers; bigger authors are pulled from their user-timeline keys at
+read time and merged by id. Every read re-checks what it shows against Postgres
+(the tweet still exists, the author is still followed), so deletes and unfollows
+are invisible on the very next read even before the clean-up jobs run. Pages that
+reach below what Redis holds, and reads while Redis is down, come from Postgres.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+
+import redis
+
+from core import db, hydrate
+from core.errors import BadRequest
+from core.timeline_store import Timeline, TimelineStore
+
+log = logging.getLogger(__name__)
+
+HOME, USER = "home", "user"
+MAX_OFFSET = 10_000
+
+_HOME_ORACLE = (
+    "SELECT t.id, t.author_id FROM tweets t"
+    " WHERE (t.author_id = %(u)s OR t.author_id IN"
+    " (SELECT followee_id FROM follows WHERE follower_id = %(u)s))"
+    " AND t.id < %(before)s ORDER BY t.id DESC LIMIT %(n)s OFFSET %(skip)s"
+)
+_USER_ORACLE = (
+    "SELECT t.id, t.author_id FROM tweets t WHERE t.author_id = %(u)s"
+    " AND t.id < %(before)s ORDER BY t.id DESC LIMIT %(n)s OFFSET %(skip)s"
+)
+NO_BOUND = (1 << 63) - 1
+
+
+class Timelines:
+    def __init__(self, store: TimelineStore, fanout_threshold: int):
+        self.store = store
+        self.threshold = fanout_threshold
+
+    # ---------------------------------------------------------------- reads
+    def home_page(
+        self,
+        user_id: int,
+        before: int | None,
+        offset: int,
+        limit: int,
+        viewer_id: int | None = None,
+    ) -> list[dict]:
+        """One page of the home timeline, newest first (ids < before)."""
+        if offset:
+            return self._oracle_page(
+                _HOME_ORACLE, user_id, before, offset, limit, viewer_id
+            )
+        try:
+            sources, floor = self._home_sources(user_id)
+        except redis.RedisError as ex:
+            log.warning("home read from Postgres: redis unavailable (%s)", ex)
+            return self._oracle_page(_HOME_ORACLE, user_id, before, 0, limit, viewer_id)
+        return self._assemble(
+            user_id,
+            sources,
+            floor,
+            before,
+            limit,
+            viewer_id,
+            _HOME_ORACLE,
+            check_follow=True,
+        )
+
+    def user_page(
+        self,
+        user_id: int,
+        before: int | None,
+        offset: int,
+        limit: int,
+        viewer_id: int | None = None,
+    ) -> list[dict]:
+        if offset:
+            return self._oracle_page(
+                _USER_ORACLE, user_id, before, offset, limit, viewer_id
+            )
+        try:
+            timeline = self._ensure(self.store.user_key(user_id), user_id, USER)
+        except redis.RedisError as ex:
+            log.warning("user timeline from Postgres: redis unavailable (%s)", ex)
+            return self._oracle_page(_USER_ORACLE, user_id, before, 0, limit, viewer_id)
+        return self._assemble(
+            user_id,
+            [timeline],
+            timeline.floor,
+            before,
+            limit,
+            viewer_id,
+            _USER_ORACLE,
+            check_follow=False,
+        )
+
+    def _home_sources(self, user_id: int) -> tuple[list[Timeline], int]:
+        home = self._ensure(self.store.home_key(user_id), user_id, HOME)
+        self.store.touch(self.store.home_key(user_id))
+        sources = [home]
+        for author in self.pulled_authors(user_id):
+            sources.append(self._ensure(self.store.user_key(author), author, USER))
+        # Merged sources are exact only above the highest floor.
+        return sources, max(t.floor for t in sources)
+
+    def pulled_authors(self, user_id: int) -> list[int]:
+        """Followees at or above the threshold: their tweets are read, not pushed."""
+        rows = db.fetchall(
+            "SELECT f.followee_id FROM follows f JOIN users u ON u.id = f.followee_id"
+            " WHERE f.follower_id = %s AND u.follower_count >= %s",
+            (user_id, self.threshold),
+        )
+        return [r[0] for r in rows]
+
+    def _assemble(
+        self, user_id, sources, floor, before, limit, viewer_id, oracle, check_follow
+    ) -> list[dict]:
+        candidates = itertools.takewhile(
+            lambda entry: entry[0] >= floor,
+            _merge_desc(t.entries(before) for t in sources),
+        )
+        page: list[dict] = []
+        while len(page) < limit:
+            batch = list(itertools.islice(candidates, limit - len(page) + 4))
+            if not batch:
+                break
+            page.extend(self._visible(user_id, batch, viewer_id, check_follow))
+        page = page[:limit]
+        if len(page) < limit and floor > 0:
+            # Redis is exhausted down to its floor: Postgres has the rest.
+            bound = min(before or NO_BOUND, floor)
+            page.extend(
+                self._oracle_page(
+                    oracle, user_id, bound, 0, limit - len(page), viewer_id
+                )
+            )
+        return page
+
+    def _visible(self, user_id, batch, viewer_id, check_follow) -> list[dict]:
+        tweets = hydrate.load([tweet_id for tweet_id, _ in batch], viewer_id)
+        followed = set()
+        if check_follow:
+            authors = list({a for _, a in batch if a != user_id})
+            if authors:
+                followed = {
+                    r[0]
+                    for r in db.fetchall(
+                        "SELECT followee_id FROM follows"
+                        " WHERE follower_id = %s AND followee_id = ANY(%s)",
+                        (user_id, authors),
+                    )
+                }
+        return [
+            tweets[tweet_id]
+            for tweet_id, author in batch
+            if tweet_id in tweets
+            and (not check_follow or author == user_id or author in followed)
+        ]
+
+    def _oracle_page(self, sql, user_id, before, offset, limit, viewer_id):
+        """The page straight from Postgres: the definition of a timeline."""
+        if offset > MAX_OFFSET:
+            raise BadRequest(
+                f"start must be at most {MAX_OFFSET}; use cursor", code="invalid_start"
+            )
+        rows = db.fetchall(
+            sql,
+            {"u": user_id, "before": before or NO_BOUND, "n": limit, "skip": offset},
+        )
+        tweets = hydrate.load([r[0] for r in rows], viewer_id)
+        return [tweets[r[0]] for r in rows if r[0] in tweets]
+
+    # ------------------------------------------------------------- rebuilds
+    def _ensure(self, key: str, user_id: int, kind: str) -> Timeline:
+        """The timeline at ``key``, rebuilt from Postgres when missing."""
+        timeline = self.store.read([key])[0]
+        if (
+            timeline is not None
+            and len(timeline.raw) >= 8
+            and timeline.floor != ((1 << 64) - 1)
+        ):
+            return timeline
+        self.rebuild(key, user_id, kind)
+        rebuilt = self.store.read([key])[0]
+        if rebuilt is None:  # evicted at once: serve this read from Postgres
+            return Timeline((1 << 64) - 1, b"\xff" * 8)
+        return rebuilt
+
+    def rebuild(self, key: str, user_id: int, kind: str) -> None:
+        self.store.place_holder(key)
+        sql = _HOME_ORACLE if kind == HOME else _USER_ORACLE
+        rows = db.fetchall(
+            sql, {"u": user_id, "before": NO_BOUND, "n": self.store.cap + 1, "skip": 0}
+        )
+        self.store.rebuild(key, rows)
+
+    # ----------------------------------------------------------- write side
+    def add_own(self, author_id: int, tweet_id: int) -> None:
+        """Read-your-writes: the author's own keys get the tweet in the request."""
+        self.store.push(
+            [self.store.home_key(author_id), self.store.user_key(author_id)],
+            [(tweet_id, author_id)],
+        )
+
+    def remove_own(self, author_id: int, tweet_ids: list[int]) -> None:
+        self.store.remove_ids(
+            [self.store.home_key(author_id), self.store.user_key(author_id)], tweet_ids
+        )
+
+    def is_pulled(self, author_id: int) -> bool:
+        row = db.fetchone(
+            "SELECT follower_count FROM users WHERE id = %s", (author_id,)
+        )
+        return row is not None and row[0] >= self.threshold
+
+    def follower_ids(
+        self,
+        author_id: int,
+        after: int = 0,
+        upto: int = NO_BOUND,
+        limit: int | None = None,
+    ) -> list[int]:
+        rows = db.fetchall(
+            "SELECT follower_id FROM follows WHERE followee_id = %s"
+            " AND follower_id > %s AND follower_id <= %s ORDER BY follower_id"
+            + (" LIMIT %s" if limit else ""),
+            (author_id, after, upto, limit) if limit else (author_id, after, upto),
+        )
+        return [r[0] for r in rows]
+
+    def push_to_followers(self, follower_ids: list[int], entries) -> int:
+        keys = [self.store.home_key(f) for f in follower_ids]
+        return self.store.push(keys, entries)
+
+    def recent_entries(self, author_id: int) -> list[tuple[int, int]]:
+        return db.fetchall(
+            "SELECT id, author_id FROM tweets WHERE author_id = %s"
+            " ORDER BY id DESC LIMIT %s",
+            (author_id, self.store.cap),
+        )
+
+
+def _merge_desc(iterables):
+    """Merge newest-first (id, author) streams, dropping duplicate ids."""
+    last = None
+    for tweet_id, author in heapq.merge(*iterables, key=lambda e: -e[0]):
+        if tweet_id != last:
+            last = tweet_id
+            yield tweet_id, author

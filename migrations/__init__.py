@@ -1,0 +1,1 @@
+"""Numbered schema migrations and their runner (``python -m migrations``)."""

@@ -1,0 +1,140 @@
+"""Shared fixtures: real Postgres, Redis and RabbitMQ in names of their own.
+
+The suite uses the database ``twitter_test`` (recreated per run), Redis database
+15 under the prefix ``twtest:`` and the RabbitMQ vhost ``twitter_test``, so it
+never touches a developer's running instance. A missing service fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg2
+import pytest
+import redis
+from falcon import testing
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_DB = "twitter_test"
+TEST_VHOST = "twitter_test"
+
+# Test environment: every process started by the tests inherits it.
+TEST_ENV = {
+    "APP_ENV": "test",
+    "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{TEST_DB}",
+    "REDIS_URL": "redis://127.0.0.1:6379/15",
+    "REDIS_PREFIX": "twtest:",
+    "BROKER_URL": f"amqp://guest:guest@127.0.0.1:5672/{TEST_VHOST}",
+    "ARGON2_TIME_COST": "1",
+    "ARGON2_MEMORY_KIB": "8",
+    "FANOUT_THRESHOLD": "5",
+    "TIMELINE_CAP": "30",
+    "FANOUT_CHUNK_SIZE": "4",
+    "OUTBOX_POLL_S": "0.2",
+    "CURSOR_SECRET": "test-cursor-secret-test-cursor-secret",
+    "RATE_LIMITS_ENABLED": "false",
+}
+
+
+def _prepare_keys(tmp: Path) -> None:
+    from core import keyfiles
+
+    private = tmp / "private.pem"
+    public = tmp / "public"
+    if not private.exists():
+        keyfiles.write_keypair(private, public)
+    TEST_ENV["JWT_PRIVATE_KEY_PATH"] = str(private)
+    TEST_ENV["JWT_PUBLIC_KEYS_PATH"] = str(public)
+
+
+def _recreate_database() -> None:
+    conn = psycopg2.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)")
+        cur.execute(f"CREATE DATABASE {TEST_DB}")
+    conn.close()
+
+
+def _ensure_vhost() -> None:
+    """Create the test vhost through rabbitmqctl (the broker runs on this machine)."""
+    subprocess.run(
+        ["rabbitmqctl", "-q", "add_vhost", TEST_VHOST], capture_output=True, check=False
+    )
+    subprocess.run(
+        [
+            "rabbitmqctl",
+            "-q",
+            "set_permissions",
+            "-p",
+            TEST_VHOST,
+            "guest",
+            ".*",
+            ".*",
+            ".*",
+        ],
+        capture_output=True,
+        check=True,
+    )
+
+
+_keys_dir = ROOT / "var" / "test-keys"
+_keys_dir.mkdir(parents=True, exist_ok=True)
+sys.path.insert(0, str(ROOT))
+_prepare_keys(_keys_dir)
+os.environ.update(TEST_ENV)
+
+
+@pytest.fixture(scope="session")
+def settings():
+    from core.settings import Settings
+
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def services(settings):
+    """Fresh schema and vhost for the run; fail loudly when a service is down."""
+    _recreate_database()
+    _ensure_vhost()
+    redis.Redis.from_url(settings.redis_url).ping()
+    from core.db import init_database
+    from migrations import runner
+
+    init_database(settings)
+    runner.migrate(log=lambda *_: None)
+    yield
+
+
+TABLES = (
+    "users, follows, tweets, likes, refresh_tokens, revocations, "
+    "idempotency_keys, outbox"
+)
+
+
+@pytest.fixture
+def clean(settings):
+    """Empty tables and this suite's Redis database before a test."""
+    from core.db import database
+
+    database.execute_sql(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+    database.close()
+    redis.Redis.from_url(settings.redis_url).flushdb()
+    yield
+
+
+@pytest.fixture(scope="session")
+def deps(settings, services):
+    from core import container
+
+    return container.build(settings)
+
+
+@pytest.fixture
+def client(deps, clean):
+    from api.app import create_app
+
+    return testing.TestClient(create_app(deps.settings, deps))
