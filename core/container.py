@@ -24,14 +24,15 @@ class Deps:
     redis: redis.Redis
     ids: IdGenerator
     passwords: Passwords
-    tokens: TokenCodec
+    tokens: TokenCodec | None
     denylist: Denylist
     cursors: CursorCodec
     timelines: Timelines
 
 
-def build(settings: Settings, signing: bool = True) -> Deps:
-    """Everything wired; ``signing`` is False in processes without the private key."""
+def build(settings: Settings, signing: bool = True, tokens: bool = True) -> Deps:
+    """Everything wired. Workers hold no keys (``tokens=False``); a process
+    that only verifies tokens passes ``signing=False``."""
     init_database(settings)
     client = make_redis(settings)
     node = (
@@ -47,7 +48,7 @@ def build(settings: Settings, signing: bool = True) -> Deps:
         redis=client,
         ids=IdGenerator(node),
         passwords=Passwords(settings),
-        tokens=TokenCodec.from_settings(settings, signing=signing),
+        tokens=TokenCodec.from_settings(settings, signing=signing) if tokens else None,
         denylist=Denylist(client, settings.redis_prefix),
         cursors=CursorCodec(settings.cursor_secret),
         timelines=Timelines(store, settings.fanout_threshold),

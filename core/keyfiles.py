@@ -68,7 +68,7 @@ def load_private_key(path: str | os.PathLike) -> rsa.RSAPrivateKey:
 
 
 def load_public_keys(path: str | os.PathLike) -> dict[str, rsa.RSAPublicKey]:
-    """Every verification key under ``path`` (a directory of PEMs or one PEM), by kid."""
+    """Every verification key under ``path`` (a PEM directory or one PEM), by kid."""
     path = Path(path)
     files = sorted(path.glob("*.pem")) if path.is_dir() else [path]
     keys = {}

@@ -9,6 +9,8 @@ from Postgres. If Redis is down the check asks Postgres directly.
 
 from __future__ import annotations
 
+import contextlib
+
 import redis
 
 from core import db
@@ -34,10 +36,9 @@ class Denylist:
             " SET expires_at = GREATEST(revocations.expires_at, EXCLUDED.expires_at)",
             (kind, str(value), ttl_s),
         )
-        try:
+        # If Redis is away, Postgres holds it and a returning Redis is reloaded.
+        with contextlib.suppress(redis.RedisError):
             self._redis.set(self._key(kind, str(value)), 1, ex=ttl_s)
-        except redis.RedisError:
-            pass  # Postgres holds it; a Redis that comes back is reloaded
 
     def is_revoked(self, jti: str, family: str, user_id: int) -> bool:
         keys = [

@@ -127,7 +127,8 @@ for k = 1, #KEYS do
       end
     end
     if removed > 0 then
-      redis.call('SET', KEYS[k], string.sub(cur, 1, 8) .. table.concat(parts), 'KEEPTTL')
+      local kept = string.sub(cur, 1, 8) .. table.concat(parts)
+      redis.call('SET', KEYS[k], kept, 'KEEPTTL')
       changed = changed + 1
     end
   end

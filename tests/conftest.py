@@ -138,3 +138,64 @@ def client(deps, clean):
     from api.app import create_app
 
     return testing.TestClient(create_app(deps.settings, deps))
+
+
+class Drainer:
+    """Waits until every committed job has been relayed and processed."""
+
+    def __init__(self, worker, broker):
+        self.worker = worker
+        self.broker = broker
+
+    def _queued(self) -> int:
+        """Ready messages in every queue (in-flight ones are the worker's join)."""
+        return sum(
+            sum(self.broker.get_queue_message_counts(q)[:2])
+            for q in self.broker.get_declared_queues()
+        )
+
+    def drain(self, timeout: float = 60.0) -> None:
+        import time
+
+        from core import outbox
+        from core.db import database
+
+        deadline = time.monotonic() + timeout
+        quiet_rounds = 0
+        while quiet_rounds < 2:
+            assert time.monotonic() < deadline, "jobs did not drain in time"
+            waiting, _ = outbox.backlog()
+            database.close()
+            if waiting:
+                quiet_rounds = 0
+                time.sleep(0.05)
+                continue
+            if self._queued():
+                quiet_rounds = 0
+                time.sleep(0.02)
+                continue
+            self.worker.join()
+            quiet_rounds += 1
+
+
+@pytest.fixture(scope="session")
+def worker(deps):
+    """A real Dramatiq worker (threads in this process) on the test vhost."""
+    import dramatiq
+
+    from workers import deps as worker_deps
+    from workers import main
+
+    worker_deps.use(deps)
+    main.broker.flush_all()
+    running = dramatiq.Worker(main.broker, worker_threads=4, worker_timeout=100)
+    running.start()
+    yield Drainer(running, main.broker)
+    running.stop()
+
+
+@pytest.fixture
+def drain(worker, clean):
+    """Call ``drain()`` to wait for quiescence (outbox relayed, queues empty)."""
+    worker.broker.flush_all()
+    return worker.drain

@@ -1,0 +1,1 @@
+"""Dramatiq layer: the broker, the outbox relay and the actors."""

@@ -1,0 +1,98 @@
+"""Timeline actors. Names and queues match ``core.outbox`` jobs.
+
+Every actor is idempotent (see core.fanout), retried with backoff on failure,
+and dead-lettered after ``max_retries`` for an operator to inspect and replay.
+Time limits stay far below RabbitMQ's 30-minute consumer timeout.
+"""
+
+from __future__ import annotations
+
+import dramatiq
+
+from core import fanout, outbox
+from workers import deps
+
+RETRY = {"max_retries": 8, "min_backoff": 1_000, "max_backoff": 60_000}
+DAY_MS = 24 * 3600 * 1000
+
+
+@dramatiq.actor(
+    actor_name=outbox.FANOUT_TWEET.actor_name,
+    queue_name=outbox.FANOUT_TWEET.queue_name,
+    priority=0,
+    time_limit=60_000,
+    max_age=DAY_MS,
+    **RETRY,
+)
+def fanout_tweet(tweet_id: int, author_id: int) -> None:
+    """Push a tweet to followers (or split the work into chunks)."""
+
+    def send_chunk(tweet_id, author_id, after, upto):
+        fanout_chunk.send_with_options(
+            args=(tweet_id, author_id, after, upto), **_carry_request_id()
+        )
+
+    fanout.fanout_tweet(deps.get(), tweet_id, author_id, send_chunk)
+
+
+@dramatiq.actor(
+    actor_name=outbox.FANOUT_CHUNK.actor_name,
+    queue_name=outbox.FANOUT_CHUNK.queue_name,
+    priority=10,
+    time_limit=60_000,
+    max_age=DAY_MS,
+    **RETRY,
+)
+def fanout_chunk(tweet_id: int, author_id: int, after: int, upto: int) -> None:
+    """Push a tweet to one slice of a big follower list."""
+    fanout.fanout_chunk(deps.get(), tweet_id, author_id, after, upto)
+
+
+@dramatiq.actor(
+    actor_name=outbox.REMOVE_TWEETS.actor_name,
+    queue_name=outbox.REMOVE_TWEETS.queue_name,
+    time_limit=60_000,
+    **RETRY,
+)
+def remove_tweets(entries: list) -> None:
+    """Remove deleted tweets and retweets from timelines."""
+    fanout.remove_tweets(deps.get(), entries)
+
+
+@dramatiq.actor(
+    actor_name=outbox.BACKFILL_FOLLOW.actor_name,
+    queue_name=outbox.BACKFILL_FOLLOW.queue_name,
+    time_limit=60_000,
+    **RETRY,
+)
+def backfill_follow(follower_id: int, followee_id: int) -> None:
+    """Copy a new followee's recent tweets into the follower's home."""
+    fanout.backfill_follow(deps.get(), follower_id, followee_id)
+
+
+@dramatiq.actor(
+    actor_name=outbox.REPUSH_AUTHOR.actor_name,
+    queue_name=outbox.REPUSH_AUTHOR.queue_name,
+    time_limit=60_000,
+    **RETRY,
+)
+def repush_author(author_id: int) -> None:
+    """Push an author's recent tweets after they fell below the threshold."""
+    fanout.repush_author(deps.get(), author_id)
+
+
+@dramatiq.actor(
+    actor_name=outbox.PURGE_USER.actor_name,
+    queue_name=outbox.PURGE_USER.queue_name,
+    time_limit=60_000,
+    **RETRY,
+)
+def purge_user(user_id: int, follower_ids: list) -> None:
+    """Remove a deleted account's entries from its former followers' homes."""
+    fanout.purge_user(deps.get(), user_id, follower_ids)
+
+
+def _carry_request_id() -> dict:
+    message = dramatiq.middleware.CurrentMessage.get_current_message()
+    request_id = message.options.get("request_id") if message else None
+    return {"request_id": request_id} if request_id else {}
