@@ -1,8 +1,9 @@
 """Shared fixtures: real Postgres, Redis and RabbitMQ in names of their own.
 
-The suite uses the database ``twitter_test`` (recreated per run), Redis database
-15 under the prefix ``twtest:`` and the RabbitMQ vhost ``twitter_test``, so it
-never touches a developer's running instance. A missing service fails the run.
+Each run gets its own database ``twitter_test_<run>``, Redis key prefix
+``twtest:<run>:`` (in database 15) and RabbitMQ vhost ``twitter_test_<run>``, all
+removed at the end, so runs never touch a developer's instance or each other.
+A missing service fails the run.
 """
 
 from __future__ import annotations
@@ -17,16 +18,18 @@ import pytest
 import redis
 from falcon import testing
 
+from tests.support import REDIS_PREFIX, RUN_ID, clear_redis_prefix
+
 ROOT = Path(__file__).resolve().parent.parent
-TEST_DB = "twitter_test"
-TEST_VHOST = "twitter_test"
+TEST_DB = f"twitter_test_{RUN_ID}"
+TEST_VHOST = f"twitter_test_{RUN_ID}"
 
 # Test environment: every process started by the tests inherits it.
 TEST_ENV = {
     "APP_ENV": "test",
     "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{TEST_DB}",
     "REDIS_URL": "redis://127.0.0.1:6379/15",
-    "REDIS_PREFIX": "twtest:",
+    "REDIS_PREFIX": REDIS_PREFIX,
     "BROKER_URL": f"amqp://guest:guest@127.0.0.1:5672/{TEST_VHOST}",
     "ARGON2_TIME_COST": "1",
     "ARGON2_MEMORY_KIB": "8",
@@ -50,35 +53,18 @@ def _prepare_keys(tmp: Path) -> None:
     TEST_ENV["JWT_PUBLIC_KEYS_PATH"] = str(public)
 
 
-def _recreate_database() -> None:
+def _admin_sql(*statements: str) -> None:
     conn = psycopg2.connect("postgresql://postgres@127.0.0.1:5432/postgres")
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {TEST_DB}")
+        for statement in statements:
+            cur.execute(statement)
     conn.close()
 
 
-def _ensure_vhost() -> None:
-    """Create the test vhost through rabbitmqctl (the broker runs on this machine)."""
-    subprocess.run(
-        ["rabbitmqctl", "-q", "add_vhost", TEST_VHOST], capture_output=True, check=False
-    )
-    subprocess.run(
-        [
-            "rabbitmqctl",
-            "-q",
-            "set_permissions",
-            "-p",
-            TEST_VHOST,
-            "guest",
-            ".*",
-            ".*",
-            ".*",
-        ],
-        capture_output=True,
-        check=True,
-    )
+def _rabbitmqctl(*args: str, check: bool = True) -> None:
+    """Vhosts are made with rabbitmqctl (the broker runs on this machine)."""
+    subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, check=check)
 
 
 _keys_dir = ROOT / "var" / "test-keys"
@@ -98,15 +84,23 @@ def settings():
 @pytest.fixture(scope="session", autouse=True)
 def services(settings):
     """Fresh schema and vhost for the run; fail loudly when a service is down."""
-    _recreate_database()
-    _ensure_vhost()
-    redis.Redis.from_url(settings.redis_url).ping()
-    from core.db import init_database
+    _admin_sql(
+        f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)", f"CREATE DATABASE {TEST_DB}"
+    )
+    _rabbitmqctl("add_vhost", TEST_VHOST, check=False)
+    _rabbitmqctl("set_permissions", "-p", TEST_VHOST, "guest", ".*", ".*", ".*")
+    client = redis.Redis.from_url(settings.redis_url)
+    client.ping()
+    from core.db import database, init_database
     from migrations import runner
 
     init_database(settings)
     runner.migrate(log=lambda *_: None)
     yield
+    database.close_all()
+    clear_redis_prefix(client)
+    _rabbitmqctl("delete_vhost", TEST_VHOST, check=False)
+    _admin_sql(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)")
 
 
 TABLES = (
@@ -122,7 +116,7 @@ def clean(settings):
 
     database.execute_sql(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
     database.close()
-    redis.Redis.from_url(settings.redis_url).flushdb()
+    clear_redis_prefix(redis.Redis.from_url(settings.redis_url))
     yield
 
 

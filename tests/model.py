@@ -32,12 +32,14 @@ class Model:
 
     def home(self, user: int) -> list[int]:
         authors = self.following(user) | {user}
-        return sorted((t.id for t in self.tweets.values() if t.author in authors),
-                      reverse=True)
+        return sorted(
+            (t.id for t in self.tweets.values() if t.author in authors), reverse=True
+        )
 
     def user_timeline(self, user: int) -> list[int]:
-        return sorted((t.id for t in self.tweets.values() if t.author == user),
-                      reverse=True)
+        return sorted(
+            (t.id for t in self.tweets.values() if t.author == user), reverse=True
+        )
 
     def retweet_by(self, user: int, original: int) -> int | None:
         for t in self.tweets.values():

@@ -1,0 +1,47 @@
+# The two commands: `make run` (the service on http://127.0.0.1:8000) and
+# `make test` (the whole suite). Each sets up everything it needs first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test venv lint format bench bench-quick k8s-tools kind-dev clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m cli run
+
+test: $(STAMP)
+	$(BIN)/python scripts/install-k8s-tools.py
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -q
+	$(BIN)/python -m bench --quick
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench --quick
+
+k8s-tools: $(STAMP)
+	$(BIN)/python scripts/install-k8s-tools.py
+
+kind-dev: $(STAMP)
+	scripts/kind-dev.sh
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache
