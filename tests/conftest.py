@@ -8,6 +8,7 @@ A missing service fails the run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -140,6 +141,20 @@ class Drainer:
     def __init__(self, worker, broker):
         self.worker = worker
         self.broker = broker
+
+    @contextlib.contextmanager
+    def paused(self):
+        """No in-process worker or relay while a test runs its own processes."""
+        import dramatiq
+
+        self.worker.stop()
+        try:
+            yield
+        finally:
+            self.broker.flush_all()
+            self.worker = dramatiq.Worker(self.broker, worker_threads=4,
+                                          worker_timeout=100)
+            self.worker.start()
 
     def _queued(self) -> int:
         """Ready messages in every queue (in-flight ones are the worker's join)."""
