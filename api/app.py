@@ -25,7 +25,7 @@ def create_app(settings: Settings, deps: container.Deps | None = None) -> falcon
         ],
     )
     app.req_options.strip_url_path_trailing_slash = True
-    app.req_options.keep_blank_qs_values = False
+    app.req_options.keep_blank_qs_values = True
     errors.register(app)
     add_routes(app, deps)
     return app

@@ -60,7 +60,7 @@ def limit_param(req: falcon.Request) -> int:
 
 def start_param(req: falcon.Request) -> int:
     raw = single_param(req, "start")
-    if raw is None or raw == "":
+    if raw is None:
         return 0
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
         raise BadRequest("start must be a non-negative integer", code="invalid_start")

@@ -123,6 +123,9 @@ class Settings:
     metrics_dir: str = ""
     worker_metrics_port: int = 9191
     log_level: str = "INFO"
+    # --- Standalone mode (python -m cli standalone) ---------------------------
+    # Embedded Postgres/Redis keep their data here between runs.
+    standalone_data_dir: str = str(PROJECT_ROOT / "var/standalone")
 
     @classmethod
     def from_env(cls, env=None, **overrides) -> Settings:
@@ -176,6 +179,7 @@ class Settings:
             metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR", d.metrics_dir),
             worker_metrics_port=_int(env, "WORKER_METRICS_PORT", d.worker_metrics_port),
             log_level=env.get("LOG_LEVEL", d.log_level),
+            standalone_data_dir=env.get("STANDALONE_DATA_DIR", d.standalone_data_dir),
         )
         values.update(overrides)
         settings = cls(**values)

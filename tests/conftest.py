@@ -152,8 +152,9 @@ class Drainer:
             yield
         finally:
             self.broker.flush_all()
-            self.worker = dramatiq.Worker(self.broker, worker_threads=4,
-                                          worker_timeout=100)
+            self.worker = dramatiq.Worker(
+                self.broker, worker_threads=4, worker_timeout=100
+            )
             self.worker.start()
 
     def _queued(self) -> int:

@@ -41,10 +41,23 @@ def start_worker(**env) -> subprocess.Popen:
     """A real `dramatiq workers.main` process (its own session, so we can kill it)."""
     full_env = dict(os.environ, FANOUT_THRESHOLD=BIG, **env)
     return subprocess.Popen(
-        [sys.executable, "-m", "dramatiq", "workers.main", "-p", "1", "-t", "2",
-         "--worker-shutdown-timeout", "2000"],
-        cwd=ROOT, env=full_env, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "dramatiq",
+            "workers.main",
+            "-p",
+            "1",
+            "-t",
+            "2",
+            "--worker-shutdown-timeout",
+            "2000",
+        ],
+        cwd=ROOT,
+        env=full_env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -63,10 +76,14 @@ def bulk_followers(author_id: int, count: int, deps) -> list[int]:
         db.database.execute_sql(
             "INSERT INTO users (id, username, email, password_hash)"
             " SELECT i, 'f' || i, 'f' || i || '@example.com', 'x'"
-            " FROM unnest(%s::bigint[]) AS i", (ids,))
+            " FROM unnest(%s::bigint[]) AS i",
+            (ids,),
+        )
         db.database.execute_sql(
             "INSERT INTO follows (follower_id, followee_id, id)"
-            " SELECT i, %s, i FROM unnest(%s::bigint[]) AS i", (author_id, ids))
+            " SELECT i, %s, i FROM unnest(%s::bigint[]) AS i",
+            (author_id, ids),
+        )
     store = deps.timelines.store
     for follower in ids:
         store.rebuild(store.home_key(follower), [])
@@ -100,13 +117,15 @@ def test_redelivered_fanout_changes_nothing(client, drain, deps):
     # Given a tweet fanned out to materialized homes
     alice, a_h = user_with_token(client, username="alice")
     fans = bulk_followers(int(alice["id"]), 3, deps)
-    tweet = client.simulate_post("/tweet/create", json={"tweet_content": "once"},
-                                 headers=a_h).json
+    tweet = client.simulate_post(
+        "/tweet/create", json={"tweet_content": "once"}, headers=a_h
+    ).json
     drain()
     before = [t.raw for t in homes(deps, fans)]
     # When the same fan-out message is processed again (a redelivery)
-    fanout.fanout_tweet(deps, int(tweet["id"]), int(alice["id"]),
-                        send_chunk=lambda *a: None)
+    fanout.fanout_tweet(
+        deps, int(tweet["id"]), int(alice["id"]), send_chunk=lambda *a: None
+    )
     # Then nothing changed, byte for byte
     assert [t.raw for t in homes(deps, fans)] == before
     assert all(len(t) == 1 for t in homes(deps, fans))
@@ -117,8 +136,9 @@ def test_fanout_landing_after_unfollow_stays_invisible(client, drain, deps):
     alice, a_h = user_with_token(client, username="alice")
     bob, b_h = user_with_token(client, username="bob")
     client.simulate_post("/user/follow", params={"username": "alice"}, headers=b_h)
-    tweet = client.simulate_post("/tweet/create", json={"tweet_content": "hi"},
-                                 headers=a_h).json
+    tweet = client.simulate_post(
+        "/tweet/create", json={"tweet_content": "hi"}, headers=a_h
+    ).json
     drain()
     # When bob unfollows and a late redelivery pushes alice's tweet again
     client.simulate_post("/user/unfollow", params={"username": "alice"}, headers=b_h)
@@ -137,20 +157,28 @@ def test_worker_killed_mid_fanout_loses_nothing(push_client, push_deps, worker):
         tweet_ids = []
         for n in range(8):
             r = push_client.simulate_post(
-                "/tweet/create", json={"tweet_content": f"t{n}"}, headers=a_h)
+                "/tweet/create", json={"tweet_content": f"t{n}"}, headers=a_h
+            )
             tweet_ids.append(int(r.json["id"]))
         proc = start_worker(FANOUT_CHUNK_SIZE="20")
         try:
             # When the worker is SIGKILLed once the fan-out is under way
-            wait_for(lambda: any(t and len(t) for t in homes(push_deps, fans)), 60,
-                     "fan-out to start")
+            wait_for(
+                lambda: any(t and len(t) for t in homes(push_deps, fans)),
+                60,
+                "fan-out to start",
+            )
             kill(proc)
             assert not all_delivered(push_deps, fans, tweet_ids), (
-                "the fan-out finished before the kill; the test proves nothing")
+                "the fan-out finished before the kill; the test proves nothing"
+            )
             # Then a restarted worker completes it: every home has every tweet once
             proc = start_worker(FANOUT_CHUNK_SIZE="20")
-            wait_for(lambda: all_delivered(push_deps, fans, tweet_ids), 90,
-                     "every follower to have every tweet exactly once")
+            wait_for(
+                lambda: all_delivered(push_deps, fans, tweet_ids),
+                90,
+                "every follower to have every tweet exactly once",
+            )
         finally:
             kill(proc)
         with db.database.connection_context():
@@ -158,12 +186,14 @@ def test_worker_killed_mid_fanout_loses_nothing(push_client, push_deps, worker):
 
 
 def test_broker_down_while_posting_then_everything_arrives(
-        push_client, push_deps, worker, settings):
+    push_client, push_deps, worker, settings
+):
     with worker.paused():
         proxy = TcpProxy(5672)
         vhost = settings.broker_url.rsplit("/", 1)[1]
         proc = start_worker(
-            BROKER_URL=f"amqp://guest:guest@127.0.0.1:{proxy.port}/{vhost}")
+            BROKER_URL=f"amqp://guest:guest@127.0.0.1:{proxy.port}/{vhost}"
+        )
         try:
             author, a_h = user_with_token(push_client, username="poster")
             fans = bulk_followers(int(author["id"]), 30, push_deps)
@@ -173,7 +203,8 @@ def test_broker_down_while_posting_then_everything_arrives(
             tweet_ids = []
             for n in range(5):
                 r = push_client.simulate_post(
-                    "/tweet/create", json={"tweet_content": f"down {n}"}, headers=a_h)
+                    "/tweet/create", json={"tweet_content": f"down {n}"}, headers=a_h
+                )
                 assert r.status_code == 201
                 tweet_ids.append(int(r.json["id"]))
             time.sleep(1.5)
@@ -181,8 +212,11 @@ def test_broker_down_while_posting_then_everything_arrives(
                 assert outbox.backlog()[0] == 5, "jobs should wait in the outbox"
             # Then once the broker is back every tweet reaches every follower
             proxy.restore()
-            wait_for(lambda: all_delivered(push_deps, fans, tweet_ids), 90,
-                     "delivery after the broker came back")
+            wait_for(
+                lambda: all_delivered(push_deps, fans, tweet_ids),
+                90,
+                "delivery after the broker came back",
+            )
         finally:
             kill(proc)
             proxy.cut()

@@ -10,8 +10,9 @@ from tests.factories import user_with_token
 
 
 def post(client, headers, text="x") -> str:
-    r = client.simulate_post("/tweet/create", json={"tweet_content": text},
-                             headers=headers)
+    r = client.simulate_post(
+        "/tweet/create", json={"tweet_content": text}, headers=headers
+    )
     assert r.status_code == 201, r.text
     return r.json["id"]
 
@@ -102,7 +103,8 @@ def test_follow_backfills_recent_tweets_within_seconds(client, drain, deps):
 
 
 def test_crossing_the_threshold_both_ways_loses_and_duplicates_nothing(
-        client, drain, settings):
+    client, drain, settings
+):
     # Given a star just below the threshold, read by a fan with a materialized home
     star, s_h = user_with_token(client, username="star")
     fans = [user_with_token(client) for _ in range(settings.fanout_threshold + 1)]
@@ -114,15 +116,18 @@ def test_crossing_the_threshold_both_ways_loses_and_duplicates_nothing(
     early = [post(client, s_h, "pushed")]
     drain()
     # When the star crosses up (pulled from now on), tweets, then crosses down
-    client.simulate_post("/user/follow", params={"username": "star"},
-                         headers=fan_headers[-2])
+    client.simulate_post(
+        "/user/follow", params={"username": "star"}, headers=fan_headers[-2]
+    )
     assert client.simulate_get("/user/data/star").json["follower_count"] == (
-        settings.fanout_threshold)
+        settings.fanout_threshold
+    )
     middle = [post(client, s_h, "pulled")]
     drain()
     assert home_ids(client, fan_headers[0]) == (early + middle)[::-1]
-    client.simulate_post("/user/unfollow", params={"username": "star"},
-                         headers=fan_headers[-2])
+    client.simulate_post(
+        "/user/unfollow", params={"username": "star"}, headers=fan_headers[-2]
+    )
     late = [post(client, s_h, "pushed again")]
     drain()
     # Then every follower sees every tweet exactly once, in order

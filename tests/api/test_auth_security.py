@@ -1,0 +1,317 @@
+"""Every way a token can be wrong is refused with 401; sessions end when they should."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import jwt
+import pytest
+
+from core import keyfiles
+from core.tokens import TokenCodec
+from tests.factories import auth_header, login, signup
+
+PROTECTED = ("GET", "/timeline/home")
+
+
+@pytest.fixture
+def account(client):
+    user = signup(client, username="victim")
+    pair = login(client, "victim")
+    return user, pair
+
+
+def claims_for(settings, user_id: str, **overrides) -> dict:
+    now = int(time.time())
+    claims = {
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "sub": user_id,
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "jti": "j" * 32,
+        "typ": "access",
+        "fam": "f" * 32,
+    }
+    claims.update(overrides)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def sign(settings, claims: dict, key=None, alg="RS256", kid=None) -> str:
+    private = key or keyfiles.load_private_key(settings.jwt_private_key_path)
+    kid = kid or keyfiles.key_id(private.public_key())
+    return jwt.encode(claims, private, algorithm=alg, headers={"kid": kid})
+
+
+def b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def refused(client, token: str, via_cookie: bool = False) -> bool:
+    kwargs = (
+        {"cookies": {"access-Token": token}}
+        if via_cookie
+        else {"headers": auth_header(token)}
+    )
+    result = client.simulate_request(*PROTECTED, **kwargs)
+    if result.status_code != 401:
+        assert result.status_code == 200, result.text
+        return False
+    assert result.headers["content-type"] == "application/problem+json"
+    assert result.headers["www-authenticate"].startswith("Bearer")
+    return True
+
+
+def test_a_valid_token_works_in_header_and_cookie(client, account):
+    _, pair = account
+    assert (
+        client.simulate_get(
+            "/timeline/home", headers=auth_header(pair["access_token"])
+        ).status_code
+        == 200
+    )
+    assert (
+        client.simulate_get(
+            "/timeline/home", cookies={"access-Token": pair["access_token"]}
+        ).status_code
+        == 200
+    )
+
+
+def test_alg_none_is_refused(client, account, settings):
+    user, _ = account
+    body = b64(claims_for(settings, user["id"]))
+    token = f"{b64({'alg': 'none', 'typ': 'JWT'})}.{body}."
+    assert refused(client, token) and refused(client, token, via_cookie=True)
+
+
+def test_hs256_signed_with_the_public_key_is_refused(client, account, settings):
+    user, _ = account
+    kid, public = next(
+        iter(keyfiles.load_public_keys(settings.jwt_public_keys_path).items())
+    )
+    header = b64({"alg": "HS256", "typ": "JWT", "kid": kid})
+    body = b64(claims_for(settings, user["id"]))
+    import hashlib
+    import hmac
+
+    secret = keyfiles.public_pem(public)
+    sig = hmac.new(secret, f"{header}.{body}".encode(), hashlib.sha256).digest()
+    token = f"{header}.{body}.{base64.urlsafe_b64encode(sig).rstrip(b'=').decode()}"
+    assert refused(client, token)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"exp": int(time.time()) - 3600},
+        {"nbf": int(time.time()) + 3600},
+        {"aud": "someone-else"},
+        {"iss": "evil"},
+        {"typ": "refresh"},
+        {"exp": None},
+        {"jti": None},
+    ],
+    ids=[
+        "expired",
+        "not-yet-valid",
+        "wrong-audience",
+        "wrong-issuer",
+        "refresh-type",
+        "no-exp",
+        "no-jti",
+    ],
+)
+def test_bad_claims_are_refused(client, account, settings, overrides):
+    user, _ = account
+    assert refused(
+        client, sign(settings, claims_for(settings, user["id"], **overrides))
+    )
+
+
+def test_tampered_payload_is_refused(client, account, settings):
+    victim, pair = account
+    other = signup(client, username="other")
+    header, _, signature = pair["access_token"].split(".")
+    forged = b64(claims_for(settings, other["id"]))
+    assert refused(client, f"{header}.{forged}.{signature}")
+
+
+def test_unknown_kid_and_unknown_key_are_refused(client, account, settings):
+    user, _ = account
+    stranger = keyfiles.generate_private_key()
+    claims = claims_for(settings, user["id"])
+    assert refused(client, sign(settings, claims, key=stranger))
+    assert refused(
+        client,
+        sign(
+            settings,
+            claims,
+            key=stranger,
+            kid=keyfiles.key_id(
+                keyfiles.load_private_key(settings.jwt_private_key_path).public_key()
+            ),
+        ),
+    )
+
+
+def test_refresh_token_is_not_an_access_token(client, account):
+    _, pair = account
+    assert refused(client, pair["refresh_token"])
+    assert refused(client, pair["refresh_token"], via_cookie=True)
+
+
+def test_garbage_and_wrong_scheme_are_refused(client, account):
+    for header in ("Bearer", "Bearer not.a.jwt", "Basic dXNlcjpwYXNz", "Token abc"):
+        r = client.simulate_get("/timeline/home", headers={"Authorization": header})
+        assert r.status_code == 401, header
+    assert refused(client, "x" * 5000)
+
+
+def test_refresh_rotates_and_reuse_revokes_the_family(client, account):
+    _, pair = account
+    first = client.simulate_post(
+        "/auth/refresh-token", json={"refresh_token": pair["refresh_token"]}
+    )
+    assert first.status_code == 200
+    new = first.json
+    assert new["refresh_token"] != pair["refresh_token"]
+    assert not refused(client, new["access_token"])
+    # the spent token presented again: theft, the whole family dies
+    again = client.simulate_post(
+        "/auth/refresh-token", json={"refresh_token": pair["refresh_token"]}
+    )
+    assert again.status_code == 401 and again.json["code"] == "token_reused"
+    assert refused(client, new["access_token"])
+    assert refused(client, pair["access_token"])
+    assert (
+        client.simulate_post(
+            "/auth/refresh-token", json={"refresh_token": new["refresh_token"]}
+        ).status_code
+        == 401
+    )
+
+
+def test_refresh_from_cookie(client, account):
+    _, pair = account
+    r = client.simulate_post(
+        "/auth/refresh-token", cookies={"refresh-Token": pair["refresh_token"]}
+    )
+    assert r.status_code == 200 and r.json["token_type"] == "Bearer"
+
+
+def test_logout_stops_access_and_refresh_at_once(client, account):
+    _, pair = account
+    r = client.simulate_post("/auth/logout", headers=auth_header(pair["access_token"]))
+    assert r.status_code == 204
+    assert refused(client, pair["access_token"])
+    assert (
+        client.simulate_post(
+            "/auth/refresh-token", json={"refresh_token": pair["refresh_token"]}
+        ).status_code
+        == 401
+    )
+
+
+def test_revocations_survive_a_redis_flush(client, account, deps):
+    from tests.support import clear_redis_prefix
+
+    _, pair = account
+    client.simulate_post("/auth/logout", headers=auth_header(pair["access_token"]))
+    clear_redis_prefix(deps.redis)
+    assert refused(client, pair["access_token"])
+
+
+def test_deleted_users_tokens_are_refused(client, account):
+    _, pair = account
+    assert (
+        client.simulate_delete(
+            "/user", headers=auth_header(pair["access_token"])
+        ).status_code
+        == 204
+    )
+    assert refused(client, pair["access_token"])
+    assert (
+        client.simulate_post(
+            "/auth/refresh-token", json={"refresh_token": pair["refresh_token"]}
+        ).status_code
+        == 401
+    )
+
+
+def test_login_failure_does_not_reveal_whether_the_user_exists(client, account):
+    wrong = client.simulate_post(
+        "/auth/login", json={"username": "victim", "password": "nope-nope"}
+    )
+    unknown = client.simulate_post(
+        "/auth/login", json={"username": "ghost", "password": "nope-nope"}
+    )
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json == unknown.json
+
+
+def test_password_change_ends_other_sessions_but_not_this_one(client, account):
+    _, here = account
+    elsewhere = login(client, "victim")
+    r = client.simulate_put(
+        "/user",
+        headers=auth_header(here["access_token"]),
+        json={"password": "brand-new-pass", "current_password": "password123"},
+    )
+    assert r.status_code == 200, r.text
+    assert refused(client, elsewhere["access_token"])
+    assert (
+        client.simulate_post(
+            "/auth/refresh-token", json={"refresh_token": elsewhere["refresh_token"]}
+        ).status_code
+        == 401
+    )
+    assert not refused(client, here["access_token"])
+    assert login(client, "victim", "brand-new-pass")["access_token"]
+
+
+def test_password_change_needs_the_current_password(client, account):
+    _, pair = account
+    h = auth_header(pair["access_token"])
+    missing = client.simulate_put("/user", headers=h, json={"password": "another-1"})
+    assert missing.status_code == 422 and missing.json["code"] == "missing_field"
+    wrong = client.simulate_put(
+        "/user",
+        headers=h,
+        json={"password": "another-1", "current_password": "not-it-at-all"},
+    )
+    assert wrong.status_code == 403 and wrong.json["code"] == "wrong_password"
+
+
+def test_jwks_publishes_every_accepted_key_and_old_keys_keep_working(
+    client, account, settings
+):
+    keys = client.simulate_get("/.well-known/jwks.json").json["keys"]
+    private = keyfiles.load_private_key(settings.jwt_private_key_path)
+    assert [k["kid"] for k in keys] == [keyfiles.key_id(private.public_key())]
+    assert keys[0]["alg"] == "RS256" and "d" not in keys[0]
+    # rotation: a new signing key, the old public key still accepted
+    new_key = keyfiles.generate_private_key()
+    rotated = TokenCodec(
+        settings, new_key, keyfiles.load_public_keys(settings.jwt_public_keys_path)
+    )
+    _, pair = account
+    assert rotated.verify(pair["access_token"], "access").user_id == int(
+        account[0]["id"]
+    )
+    assert len(rotated.jwks()["keys"]) == 2
+
+
+def test_tokens_name_the_user_by_id_so_a_rename_keeps_them(client, account):
+    _, pair = account
+    h = auth_header(pair["access_token"])
+    assert (
+        client.simulate_patch(
+            "/user", headers=h, json={"username": "renamed"}
+        ).status_code
+        == 200
+    )
+    assert client.simulate_get("/user", headers=h).json["username"] == "renamed"

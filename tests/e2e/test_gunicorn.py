@@ -1,0 +1,140 @@
+"""The README walk-through against real gunicorn and a real Dramatiq worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Http:
+    def __init__(self, base: str):
+        self.base = base
+
+    def call(self, method: str, path: str, body=None, token=None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                raw = response.read()
+                return response.status, (
+                    json.loads(raw)
+                    if raw
+                    and response.headers["Content-Type"].startswith("application/json")
+                    else raw
+                )
+        except urllib.error.HTTPError as ex:
+            return ex.code, json.loads(ex.read() or b"{}")
+
+
+@pytest.fixture
+def server(services, clean, tmp_path):
+    port = free_port()
+    env = dict(
+        os.environ,
+        PORT=str(port),
+        WEB_WORKERS="2",
+        WEB_THREADS="4",
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path),
+    )
+    from cli import processes
+
+    procs = [
+        subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
+        for cmd in (processes.api_command(None), processes.worker_command(1, 2))
+    ]
+    http = Http(f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if http.call("GET", "/readyz")[0] == 200:
+                break
+        except OSError:
+            pass
+        time.sleep(0.2)
+    else:
+        raise AssertionError("gunicorn did not become ready")
+    yield http
+    for proc in procs:
+        os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        proc.wait(30)
+
+
+def test_readme_walkthrough_over_real_http(server):
+    http = server
+    assert (
+        http.call(
+            "POST",
+            "/auth/signup",
+            {
+                "username": "alice",
+                "email": "alice@example.com",
+                "password": "correct horse",
+            },
+        )[0]
+        == 201
+    )
+    assert (
+        http.call(
+            "POST",
+            "/auth/signup",
+            {
+                "username": "bob",
+                "email": "bob@example.com",
+                "password": "battery staple",
+            },
+        )[0]
+        == 201
+    )
+    _, alice = http.call(
+        "POST", "/auth/login", {"username": "alice", "password": "correct horse"}
+    )
+    _, bob = http.call(
+        "POST", "/auth/login", {"username": "bob", "password": "battery staple"}
+    )
+    assert (
+        http.call("GET", "/timeline/home", token=bob["access_token"])[1]["data"] == []
+    )
+    assert http.call(
+        "POST", "/user/follow?username=alice", token=bob["access_token"]
+    ) == (200, {"following": True})
+    status, tweet = http.call(
+        "POST", "/tweet/create", {"tweet_content": "hello"}, token=alice["access_token"]
+    )
+    assert status == 201
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        _, home = http.call("GET", "/timeline/home", token=bob["access_token"])
+        if [t["id"] for t in home["data"]] == [tweet["id"]]:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"tweet never reached bob's home: {home}")
+    status, fresh = http.call(
+        "POST", "/auth/refresh-token", {"refresh_token": bob["refresh_token"]}
+    )
+    assert status == 200
+    assert http.call("POST", "/auth/logout", token=fresh["access_token"])[0] == 204
+    assert http.call("GET", "/timeline/home", token=fresh["access_token"])[0] == 401
+    status, metrics = http.call("GET", "/metrics")
+    assert status == 200 and b"http_request_duration_seconds" in metrics
