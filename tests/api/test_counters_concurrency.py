@@ -22,7 +22,7 @@ def hammer(calls) -> list[int]:
 
 
 def test_concurrent_follows_likes_and_retweets_keep_exact_counts(client):
-    star = signup(client, username="star")
+    signup(client, username="star")
     star_h = auth_header(login(client, "star")["access_token"])
     fans = accounts(client, 16)
     tweet = client.simulate_post(
