@@ -14,6 +14,9 @@ graceful_timeout = 20
 timeout = 30
 keepalive = 5
 accesslog = None  # request logs come from the app as JSON lines
+# The control socket would live under $HOME, which is read-only in the
+# cluster (read-only root filesystem) and unused by us.
+control_socket_disable = True
 max_requests = 20000
 max_requests_jitter = 2000
 
