@@ -5,8 +5,10 @@ from __future__ import annotations
 import falcon
 
 from api import errors, openapi
+from api.access_log import AccessLog
 from api.metrics import RequestMetrics
 from api.middleware import Authentication, DatabaseConnection, RequestId
+from api.ratelimit import RateLimits
 from api.resources import auth, ops, timelines, tweets, users
 from core import container, metrics
 from core.health import Readiness
@@ -16,24 +18,27 @@ from core.settings import Settings
 def create_app(settings: Settings, deps: container.Deps | None = None) -> falcon.App:
     """Build the API for ``settings``; tests pass their own settings or deps."""
     deps = deps or container.build(settings, signing=True)
+    limits = RateLimits(deps)
     app = falcon.App(
         middleware=[
             RequestId(),
+            AccessLog(),
             RequestMetrics(),
             DatabaseConnection(),
             Authentication(deps),
+            limits,  # after Authentication: buckets per user and per session
         ],
     )
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.keep_blank_qs_values = True
     errors.register(app)
-    add_routes(app, deps)
+    add_routes(app, deps, limits)
     return app
 
 
-def add_routes(app: falcon.App, deps: container.Deps) -> None:
+def add_routes(app: falcon.App, deps: container.Deps, limits: RateLimits) -> None:
     app.add_route("/auth/signup", auth.Signup(deps))
-    app.add_route("/auth/login", auth.Login(deps))
+    app.add_route("/auth/login", auth.Login(deps, limits))
     app.add_route("/auth/refresh-token", auth.RefreshToken(deps))
     app.add_route("/auth/logout", auth.Logout(deps))
     app.add_route("/.well-known/jwks.json", auth.Jwks(deps))

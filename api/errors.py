@@ -23,6 +23,7 @@ STATUS = {
     errors.Conflict: 409,
     PayloadTooLarge: 413,
     errors.ValidationFailed: 422,
+    errors.RateLimited: 429,
     errors.Unavailable: 503,
 }
 

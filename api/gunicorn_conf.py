@@ -1,5 +1,8 @@
 """gunicorn settings, derived from the application's settings."""
 
+from pathlib import Path
+
+from core import logs
 from core.settings import Settings
 
 _settings = Settings.from_env()
@@ -14,6 +17,7 @@ graceful_timeout = 20
 timeout = 30
 keepalive = 5
 accesslog = None  # request logs come from the app as JSON lines
+logconfig_dict = logs.dict_config(_settings.log_level)  # gunicorn's own lines too
 # The control socket would live under $HOME, which is read-only in the
 # cluster (read-only root filesystem) and unused by us.
 control_socket_disable = True
@@ -21,9 +25,17 @@ max_requests = 20000
 max_requests_jitter = 2000
 
 
+def on_starting(server):
+    """Start with an empty multiprocess metrics directory: a restarted container
+    keeps its emptyDir, and dead processes' live gauges would be summed in."""
+    if _settings.metrics_dir:
+        for stale in Path(_settings.metrics_dir).glob("*.db"):
+            stale.unlink(missing_ok=True)
+
+
 def child_exit(server, worker):
     """Drop a dead worker's live gauges from the multiprocess metrics."""
     if _settings.metrics_dir:
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(worker.pid)
+        multiprocess.mark_process_dead(worker.pid, _settings.metrics_dir)

@@ -61,3 +61,10 @@ class Unavailable(DomainError):
 
     code = "unavailable"
     title = "Service temporarily unavailable"
+
+
+class RateLimited(DomainError):
+    """Too many requests in a rate-limit bucket; ``retry_after`` is in seconds."""
+
+    code = "rate_limited"
+    title = "Too many requests"

@@ -47,13 +47,51 @@ POSTGRES_PAGES = Counter(
 )
 LOGINS = Counter("auth_logins_total", "Login attempts", ["outcome"])
 REFRESH_REUSE = Counter("auth_refresh_reuse_total", "Refresh-token reuse detections")
+RATE_LIMITED = Counter(
+    "http_rate_limited_total", "Requests refused with 429, by bucket", ["bucket"]
+)
 OUTBOX_RELAYED = Counter("outbox_relayed_total", "Outbox jobs published")
+
+# Job metrics. The names and labels are those of Dramatiq's own Prometheus
+# middleware, so its dashboards work; ours writes them into the one multiprocess
+# directory from settings instead of Dramatiq's environment-configured one.
+_JOB = ["queue_name", "actor_name"]
+MESSAGES = Counter("dramatiq_messages", "Messages processed", _JOB)
+MESSAGE_ERRORS = Counter("dramatiq_message_errors", "Messages that raised", _JOB)
+MESSAGE_RETRIES = Counter("dramatiq_message_retries", "Messages retried", _JOB)
+MESSAGE_REJECTS = Counter("dramatiq_message_rejects", "Messages dead-lettered", _JOB)
+MESSAGES_IN_PROGRESS = Gauge(
+    "dramatiq_messages_inprogress",
+    "Messages being processed",
+    _JOB,
+    multiprocess_mode="livesum",
+)
+MESSAGE_DURATION = Histogram(
+    "dramatiq_message_duration_milliseconds",
+    "Time spent processing a message",
+    _JOB,
+    buckets=(5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000),
+)
+# RabbitMQ cannot tell the age of a queue's head without consuming it, so the
+# workers measure each message's wait (enqueue or eta -> start) as it is taken.
+QUEUE_WAIT = Histogram(
+    "queue_wait_seconds",
+    "Time a message waited in its queue before a worker took it",
+    ["queue"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+QUEUE_LAST_DEQUEUE = Gauge(
+    "queue_last_dequeue_timestamp_seconds",
+    "When a worker last took a message from the queue (Unix time)",
+    ["queue"],
+    multiprocess_mode="max",
+)
 
 
 def render(multiproc_dir: str = "") -> tuple[bytes, str]:
     """The scrape body for this process, or for all processes in multiproc mode."""
     if multiproc_dir:
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry, path=multiproc_dir)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST

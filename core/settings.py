@@ -119,6 +119,14 @@ class Settings:
     # --- Rate limits and proxies -------------------------------------------
     rate_limits_enabled: bool = True
     trusted_proxies: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    # Buckets in the `limits` notation ("N per [M] unit", ";" between tiers), see
+    # docs/observability.md for why these defaults.
+    rate_limit_strategy: str = "fixed-window"
+    rate_limit_auth: str = "25 per 5 minutes"
+    rate_limit_login_failures: str = "5 per minute;10 per 15 minutes;20 per 4 hours"
+    rate_limit_writes: str = "60 per minute;2400 per day"
+    rate_limit_reads: str = "300 per 5 minutes"
+    rate_limit_anonymous: str = "300 per 5 minutes"
     # --- Metrics -------------------------------------------------------------
     metrics_dir: str = ""
     worker_metrics_port: int = 9191
@@ -176,6 +184,16 @@ class Settings:
                 env, "RATE_LIMITS_ENABLED", d.rate_limits_enabled
             ),
             trusted_proxies=_list(env, "TRUSTED_PROXIES", d.trusted_proxies),
+            rate_limit_strategy=env.get("RATE_LIMIT_STRATEGY", d.rate_limit_strategy),
+            rate_limit_auth=env.get("RATE_LIMIT_AUTH", d.rate_limit_auth),
+            rate_limit_login_failures=env.get(
+                "RATE_LIMIT_LOGIN_FAILURES", d.rate_limit_login_failures
+            ),
+            rate_limit_writes=env.get("RATE_LIMIT_WRITES", d.rate_limit_writes),
+            rate_limit_reads=env.get("RATE_LIMIT_READS", d.rate_limit_reads),
+            rate_limit_anonymous=env.get(
+                "RATE_LIMIT_ANONYMOUS", d.rate_limit_anonymous
+            ),
             metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR", d.metrics_dir),
             worker_metrics_port=_int(env, "WORKER_METRICS_PORT", d.worker_metrics_port),
             log_level=env.get("LOG_LEVEL", d.log_level),

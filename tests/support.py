@@ -80,6 +80,9 @@ class TcpProxy:
                     sock.close()
 
     def cut(self) -> None:
+        # shutdown() wakes the thread blocked in accept(), freeing the port
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         with self._lock:
             for sock in self._conns:

@@ -11,12 +11,13 @@ from dramatiq.middleware import CurrentMessage
 
 from core.settings import Settings
 from workers.broker import make_broker
-from workers.middleware import DatabaseConnection
+from workers.middleware import DatabaseConnection, JobObservability
 from workers.relay import RelayMiddleware
 
 settings = Settings.from_env()
 broker = make_broker(settings)
 broker.add_middleware(CurrentMessage())
+broker.add_middleware(JobObservability(settings))
 broker.add_middleware(DatabaseConnection())
 broker.add_middleware(RelayMiddleware(settings))
 dramatiq.set_broker(broker)

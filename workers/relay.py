@@ -32,6 +32,7 @@ class OutboxRelay:
         self._broker = broker
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._conn = None  # the relay's own connection, kept between batches
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -62,9 +63,10 @@ class OutboxRelay:
                 self._wait(listener)
             except Exception as ex:  # database away: back off and reconnect
                 log.warning("outbox relay: %s: %s", type(ex).__name__, ex)
-                if listener is not None:
-                    listener.close()
-                    listener = None
+                for conn in (listener, self._conn):
+                    if conn is not None:
+                        conn.close()
+                listener = self._conn = None
                 self._stop.wait(2)
 
     def _wait(self, listener) -> None:
@@ -75,27 +77,28 @@ class OutboxRelay:
 
     def relay_once(self) -> int:
         """Publish one batch of due jobs; returns how many were published."""
-        conn = psycopg2.connect(self._settings.database_dsn, connect_timeout=5)
-        try:
-            with conn, conn.cursor() as cur:
-                cur.execute(
-                    "SELECT id, message_id::text, queue_name, actor_name, args, options"
-                    " FROM outbox WHERE available_at <= now() ORDER BY id"
-                    " LIMIT %s FOR UPDATE SKIP LOCKED",
-                    (self._settings.outbox_batch,),
-                )
-                rows = cur.fetchall()
-                published = []
-                for row in rows:
-                    if not self._publish(cur, row):
-                        break  # broker away: keep the rest for later
-                    published.append(row[0])
-                if published:
-                    cur.execute("DELETE FROM outbox WHERE id = ANY(%s)", (published,))
-                metrics.OUTBOX_RELAYED.inc(len(published))
-                return len(published)
-        finally:
-            conn.close()
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg2.connect(
+                self._settings.database_dsn, connect_timeout=5
+            )
+        conn = self._conn
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT id, message_id::text, queue_name, actor_name, args, options"
+                " FROM outbox WHERE available_at <= now() ORDER BY id"
+                " LIMIT %s FOR UPDATE SKIP LOCKED",
+                (self._settings.outbox_batch,),
+            )
+            rows = cur.fetchall()
+            published = []
+            for row in rows:
+                if not self._publish(cur, row):
+                    break  # broker away: keep the rest for later
+                published.append(row[0])
+            if published:
+                cur.execute("DELETE FROM outbox WHERE id = ANY(%s)", (published,))
+            metrics.OUTBOX_RELAYED.inc(len(published))
+            return len(published)
 
     def _publish(self, cur, row) -> bool:
         row_id, message_id, queue_name, actor_name, args, options = row

@@ -7,7 +7,7 @@ import falcon
 from api.io import json_body, send
 from api.middleware import ACCESS_COOKIE, REFRESH_COOKIE, presented_token
 from core.container import Deps
-from core.errors import Unauthorized
+from core.errors import BadRequest, Unauthorized
 from core.services import auth, users
 
 
@@ -48,8 +48,14 @@ class Signup(_Base):
 
 
 class Login(_Base):
+    def __init__(self, deps: Deps, limits):
+        super().__init__(deps)
+        self.limits = limits  # api.ratelimit.RateLimits: failed-login back-off
+
     def on_post(self, req, resp):
-        pair = auth.login(self.deps, self._body(req))
+        body = self._body(req)
+        with self.limits.login_attempt(req, body.get("username")):
+            pair = auth.login(self.deps, body)
         self._set_cookies(resp, pair)
         send(resp, pair)
 
@@ -58,6 +64,8 @@ class RefreshToken(_Base):
     def on_post(self, req, resp):
         body = self._body(req) if req.content_length else {}
         token = body.get("refresh_token")
+        if token is not None and not isinstance(token, str):
+            raise BadRequest("'refresh_token' must be a string", code="wrong_type")
         if token is None:
             cookies = req.get_cookie_values(REFRESH_COOKIE)
             token = cookies[0] if cookies else None

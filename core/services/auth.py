@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 
-from core import db, revocation, validation
+from core import db, metrics, revocation, validation
 from core.container import Deps
 from core.errors import Unauthorized
 from core.tokens import ACCESS, REFRESH, Claims
@@ -50,7 +50,9 @@ def login(deps: Deps, body: dict) -> dict:
             (username,),
         )
     if not deps.passwords.verify(row[1] if row else None, password):
+        metrics.LOGINS.labels("failed").inc()
         raise Unauthorized(BAD_LOGIN, code="invalid_credentials")
+    metrics.LOGINS.labels("ok").inc()
     user_id = row[0]
     if deps.passwords.needs_rehash(row[1]):
         db.execute(
@@ -83,6 +85,7 @@ def refresh(deps: Deps, token: str) -> dict:
             (_hash(token),),
         )
         if known and known[0]:
+            metrics.REFRESH_REUSE.inc()
             revoke_family(deps, claims.family_id)
             raise Unauthorized(
                 "Refresh token reused; the session was ended", code="token_reused"

@@ -99,7 +99,7 @@ def _exists(tweet_id: int) -> bool:
 
 def _claim_idempotency_key(author_id, key, request_hash, tweet_id) -> int | None:
     """None if this key is new (and now ours); else the first request's tweet id."""
-    if len(key) > 255 or not key.isprintable():
+    if not key or len(key) > 255 or not key.isprintable():
         raise ValidationFailed(
             "Idempotency-Key must be 1-255 printable characters",
             code="invalid_idempotency_key",

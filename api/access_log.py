@@ -1,0 +1,45 @@
+"""One JSON log line per request, and the request id on every line logged meanwhile.
+
+The line names the route template, never the path: paths carry usernames and
+ids, and the query string may carry anything. Bodies and headers are not logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from core import logs
+
+log = logging.getLogger("api.access")
+
+
+class AccessLog:
+    """Bind the request id to the log context; log method, route, status, latency."""
+
+    def process_request(self, req, resp):
+        req.context.log_started = time.perf_counter()
+        req.context.log_token = logs.bind(request_id=req.context.request_id)
+
+    def process_response(self, req, resp, resource, req_succeeded):
+        started = getattr(req.context, "log_started", None)
+        if started is None:
+            return
+        claims = getattr(req.context, "claims", None)
+        status = resp.status_code
+        log.log(
+            logging.WARNING if status >= 500 else logging.INFO,
+            "%s %s %s",
+            req.method,
+            req.uri_template or "unmatched",
+            status,
+            extra={
+                "method": req.method,
+                "route": req.uri_template or "unmatched",
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "user_id": str(claims.user_id) if claims else None,
+                "request_id": req.context.request_id,
+            },
+        )
+        logs.unbind(req.context.log_token)

@@ -1,0 +1,263 @@
+"""Rate limits kept in Redis, so every API pod and process shares the counts.
+
+Built on the `limits` library (atomic Lua scripts on Redis). Each request is
+charged to one bucket (see ``_classify``), each bucket a setting of one or more
+tiers ("60 per minute;2400 per day"). A spent bucket is a 429 problem with
+``Retry-After``; every charged response carries the IETF ``RateLimit-Policy`` /
+``RateLimit`` fields (draft-ietf-httpapi-ratelimit-headers-09) and the legacy
+``X-RateLimit-*`` trio. When Redis does not answer, requests pass: the limiter
+must not turn a Redis blip into an outage of routes that do not need Redis.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import redis
+from limits import RateLimitItem, parse_many
+from limits.storage import RedisStorage
+from limits.strategies import STRATEGIES
+
+from api.clientip import ClientAddress
+from core import metrics
+from core.container import Deps
+from core.errors import RateLimited, Unauthorized
+from core.settings import ConfigError
+
+log = logging.getLogger(__name__)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Probes and scrapes must never be refused.
+EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+AUTH_PATHS = frozenset({"/auth/signup", "/auth/login"})
+AUTH, LOGIN_FAILURES, WRITES, READS, ANONYMOUS = (
+    "auth",
+    "login_failures",
+    "writes",
+    "reads",
+    "anonymous",
+)
+# A client's IPv6 /64 is one subscriber: limiting single addresses in it would
+# hand every client 2^64 fresh buckets.
+IPV6_PREFIX = 64
+WARN_EVERY_S = 30.0
+
+
+@dataclass(frozen=True)
+class Bucket:
+    name: str
+    items: tuple[RateLimitItem, ...]
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One limit of a bucket as the response headers describe it."""
+
+    policy: str
+    quota: int
+    window: int
+    remaining: int
+    reset_in: int
+
+
+@dataclass(frozen=True)
+class Decision:
+    bucket: str
+    tiers: tuple[Tier, ...]
+    denied: Tier | None = None
+
+    def headers(self, now: float) -> dict[str, str]:
+        # The legacy trio can describe one limit only: the one that refused, or
+        # the one closest to running out.
+        binding = self.denied or min(
+            self.tiers, key=lambda t: (t.remaining, -t.reset_in)
+        )
+        headers = {
+            "RateLimit-Policy": ", ".join(
+                f'"{t.policy}";q={t.quota};w={t.window}' for t in self.tiers
+            ),
+            "RateLimit": ", ".join(
+                f'"{t.policy}";r={t.remaining};t={t.reset_in}' for t in self.tiers
+            ),
+            "X-RateLimit-Limit": str(binding.quota),
+            "X-RateLimit-Remaining": str(binding.remaining),
+            "X-RateLimit-Reset": str(math.ceil(now) + binding.reset_in),
+        }
+        if self.denied:
+            headers["Retry-After"] = str(max(1, self.denied.reset_in))
+        return headers
+
+
+def _bucket(name: str, setting: str, value: str) -> Bucket:
+    try:
+        items = tuple(parse_many(value))
+    except ValueError as ex:
+        raise ConfigError(f"{setting}: {ex}") from None
+    return Bucket(name, items)
+
+
+class RateLimits:
+    """Falcon middleware: charge each request to its bucket, 429 once spent."""
+
+    def __init__(self, deps: Deps):
+        s = deps.settings
+        self.enabled = s.rate_limits_enabled
+        self._client = ClientAddress(s.trusted_proxies)
+        self._buckets = {
+            b.name: b
+            for b in (
+                _bucket(AUTH, "RATE_LIMIT_AUTH", s.rate_limit_auth),
+                _bucket(
+                    LOGIN_FAILURES,
+                    "RATE_LIMIT_LOGIN_FAILURES",
+                    s.rate_limit_login_failures,
+                ),
+                _bucket(WRITES, "RATE_LIMIT_WRITES", s.rate_limit_writes),
+                _bucket(READS, "RATE_LIMIT_READS", s.rate_limit_reads),
+                _bucket(ANONYMOUS, "RATE_LIMIT_ANONYMOUS", s.rate_limit_anonymous),
+            )
+        }
+        strategy = STRATEGIES.get(s.rate_limit_strategy)
+        if strategy is None:
+            raise ConfigError(
+                f"RATE_LIMIT_STRATEGY must be one of {', '.join(STRATEGIES)}"
+            )
+        storage = RedisStorage(
+            s.redis_dsn,
+            connection_pool=deps.redis.connection_pool,
+            key_prefix=f"{s.redis_prefix}ratelimit",
+        )
+        self._limiter = strategy(storage)
+        # A fixed window's reset comes from Redis TTL, whole seconds rounded to
+        # nearest: one more second never sends a client back too early.
+        self._slack = 1 if s.rate_limit_strategy == "fixed-window" else 0
+        self._warned_at = 0.0
+
+    # ------------------------------------------------------------ middleware
+    def process_request(self, req, resp):
+        if not self.enabled or req.path in EXEMPT_PATHS:
+            return
+        bucket, subject = self._classify(req)
+        ids = (bucket.name, subject)
+        try:
+            denied = None
+            for item in bucket.items:
+                if not self._limiter.hit(item, *ids):
+                    denied = item
+                    break
+            decision = self._decide(bucket, ids, denied)
+        except redis.RedisError as ex:
+            return self._storage_down(ex)
+        self._apply(req, decision)
+
+    def process_response(self, req, resp, resource, req_succeeded):
+        decision = getattr(req.context, "rate_limit", None)
+        if decision is not None:
+            for name, value in decision.headers(time.time()).items():
+                resp.set_header(name, value)
+
+    def _classify(self, req) -> tuple[Bucket, str]:
+        if req.method == "POST" and req.path in AUTH_PATHS:
+            return self._buckets[AUTH], self.client_key(req)
+        claims = getattr(req.context, "claims", None)
+        if claims is None:
+            return self._buckets[ANONYMOUS], self.client_key(req)
+        if req.method in SAFE_METHODS:
+            # The session (token family), not the access token: a refresh every
+            # 15 minutes must not reset the budget.
+            return self._buckets[READS], claims.family_id
+        return self._buckets[WRITES], str(claims.user_id)
+
+    # ----------------------------------------------------------- login guard
+    @contextmanager
+    def login_attempt(self, req, username):
+        """Refuse a login after repeated failures for this username from this
+        address (tiers of growing length), count a wrong password, forget the
+        failures after a success. Keyed by address too, so nobody can lock a
+        victim out from elsewhere."""
+        if not self.enabled or not isinstance(username, str) or not username:
+            yield
+            return
+        bucket = self._buckets[LOGIN_FAILURES]
+        ids = (bucket.name, f"{username.lower()[:64]}|{self.client_key(req)}")
+        try:
+            denied = next(
+                (i for i in bucket.items if not self._limiter.test(i, *ids)), None
+            )
+            decision = self._decide(bucket, ids, denied) if denied else None
+        except redis.RedisError as ex:
+            decision = self._storage_down(ex)
+        if decision is not None:
+            self._apply(req, decision)
+        try:
+            yield
+        except Unauthorized as ex:
+            if ex.code == "invalid_credentials":
+                self._record(bucket, ids, hit=True)
+            raise
+        self._record(bucket, ids, hit=False)
+
+    def _record(self, bucket: Bucket, ids: tuple[str, str], hit: bool) -> None:
+        try:
+            for item in bucket.items:
+                if hit:
+                    self._limiter.hit(item, *ids)
+                else:
+                    self._limiter.clear(item, *ids)
+        except redis.RedisError as ex:
+            self._storage_down(ex)
+
+    # --------------------------------------------------------------- helpers
+    def client_key(self, req) -> str:
+        """The client's address (its /64 for IPv6), behind trusted proxies only."""
+        address = self._client.of(req.remote_addr, req.get_header("X-Forwarded-For"))
+        if ":" in address:
+            network = ipaddress.ip_network(f"{address}/{IPV6_PREFIX}", strict=False)
+            return str(network)
+        return address
+
+    def _decide(self, bucket: Bucket, ids, denied: RateLimitItem | None) -> Decision:
+        tiers = []
+        refused = None
+        for item in bucket.items:
+            tier = self._tier(bucket, item, ids)
+            tiers.append(tier)
+            if item is denied:
+                refused = tier
+        return Decision(bucket.name, tuple(tiers), refused)
+
+    def _tier(self, bucket: Bucket, item: RateLimitItem, ids) -> Tier:
+        stats = self._limiter.get_window_stats(item, *ids)
+        window = item.get_expiry()
+        reset_in = min(
+            window, max(0, math.ceil(stats.reset_time - time.time())) + self._slack
+        )
+        return Tier(
+            policy=f"{bucket.name}-{window}s",
+            quota=item.amount,
+            window=window,
+            remaining=max(0, stats.remaining),
+            reset_in=reset_in,
+        )
+
+    def _apply(self, req, decision: Decision) -> None:
+        req.context.rate_limit = decision
+        if decision.denied is not None:
+            metrics.RATE_LIMITED.labels(decision.bucket).inc()
+            retry_after = max(1, decision.denied.reset_in)
+            raise RateLimited(
+                f"Too many requests; retry in {retry_after} s",
+                retry_after=retry_after,
+                bucket=decision.bucket,
+            )
+
+    def _storage_down(self, ex: Exception) -> None:
+        now = time.monotonic()
+        if now - self._warned_at > WARN_EVERY_S:
+            self._warned_at = now
+            log.warning("rate limits skipped: redis unavailable (%s)", ex)
