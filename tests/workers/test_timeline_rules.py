@@ -154,3 +154,16 @@ def test_deleted_account_leaves_every_timeline(client, drain):
     bob_now = client.simulate_get("/user/data/bob").json
     assert bob_now["follower_count"] == 0 and bob_now["following_count"] == 0
     assert client.simulate_get(f"/tweet/id/{bobs}").json["retweet_count"] == 0
+
+
+def test_a_full_800_entry_timeline_fits_in_under_20_kb(deps, clean):
+    store = TimelineStore(
+        deps.redis, deps.settings.redis_prefix, cap=800, home_ttl_s=60
+    )
+    key = store.home_key(42)
+    base = 1 << 62
+    store.rebuild(key, [(base + 1000 * i, 7 + i % 50) for i in range(801)][::-1])
+    assert len(store.read([key])[0]) == 800
+    used = deps.redis.memory_usage(key)
+    assert used < 20_000, used  # Mastodon's sorted-set layout: ~97 KB
+    print(f"redis bytes per full 800-entry timeline: {used}")
