@@ -18,7 +18,7 @@ from core.settings import Settings
 def create_app(settings: Settings, deps: container.Deps | None = None) -> falcon.App:
     """Build the API for ``settings``; tests pass their own settings or deps."""
     deps = deps or container.build(settings, signing=True)
-    limits = RateLimits(deps)
+    limits = RateLimits(deps.settings)
     app = falcon.App(
         middleware=[
             RequestId(),

@@ -22,19 +22,20 @@ import redis
 from limits import RateLimitItem, parse_many
 from limits.storage import RedisStorage
 from limits.strategies import STRATEGIES
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from api.clientip import ClientAddress
 from core import metrics
-from core.container import Deps
 from core.errors import RateLimited, Unauthorized
-from core.settings import ConfigError
+from core.settings import ConfigError, Settings
 
 log = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Probes and scrapes must never be refused.
-EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-AUTH_PATHS = frozenset({"/auth/signup", "/auth/login"})
+EXEMPT_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+AUTH_ROUTES = frozenset({"/auth/signup", "/auth/login"})
 AUTH, LOGIN_FAILURES, WRITES, READS, ANONYMOUS = (
     "auth",
     "login_failures",
@@ -46,6 +47,9 @@ AUTH, LOGIN_FAILURES, WRITES, READS, ANONYMOUS = (
 # hand every client 2^64 fresh buckets.
 IPV6_PREFIX = 64
 WARN_EVERY_S = 30.0
+# The limiter's own Redis client fails fast and never retries: a request should
+# pass unlimited within milliseconds when Redis is away, not after backoffs.
+REDIS_TIMEOUT_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -104,8 +108,8 @@ def _bucket(name: str, setting: str, value: str) -> Bucket:
 class RateLimits:
     """Falcon middleware: charge each request to its bucket, 429 once spent."""
 
-    def __init__(self, deps: Deps):
-        s = deps.settings
+    def __init__(self, settings: Settings):
+        s = settings
         self.enabled = s.rate_limits_enabled
         self._client = ClientAddress(s.trusted_proxies)
         self._buckets = {
@@ -129,8 +133,10 @@ class RateLimits:
             )
         storage = RedisStorage(
             s.redis_dsn,
-            connection_pool=deps.redis.connection_pool,
             key_prefix=f"{s.redis_prefix}ratelimit",
+            socket_timeout=REDIS_TIMEOUT_S,
+            socket_connect_timeout=REDIS_TIMEOUT_S,
+            retry=Retry(NoBackoff(), 0),
         )
         self._limiter = strategy(storage)
         # A fixed window's reset comes from Redis TTL, whole seconds rounded to
@@ -139,8 +145,10 @@ class RateLimits:
         self._warned_at = 0.0
 
     # ------------------------------------------------------------ middleware
-    def process_request(self, req, resp):
-        if not self.enabled or req.path in EXEMPT_PATHS:
+    def process_resource(self, req, resp, resource, params):
+        # After routing, so a 429 is logged and measured under its route
+        # template; unknown paths (404s without any work) are not charged.
+        if not self.enabled or req.uri_template in EXEMPT_ROUTES:
             return
         bucket, subject = self._classify(req)
         ids = (bucket.name, subject)
@@ -162,7 +170,7 @@ class RateLimits:
                 resp.set_header(name, value)
 
     def _classify(self, req) -> tuple[Bucket, str]:
-        if req.method == "POST" and req.path in AUTH_PATHS:
+        if req.method == "POST" and req.uri_template in AUTH_ROUTES:
             return self._buckets[AUTH], self.client_key(req)
         claims = getattr(req.context, "claims", None)
         if claims is None:

@@ -1,84 +1,85 @@
-"""Loading tweets by id and rendering them, in two queries per page."""
+"""Loading tweets by id and rendering them, in one query per page.
+
+One round trip fetches each tweet, its author, the original of a retweet, the
+viewer's liked/retweeted flags and (for home timelines) whether the reader still
+follows the author: on the read path, round trips cost more than the rows.
+"""
 
 from __future__ import annotations
 
 from core import db
 from core.render import rfc3339
 
-TWEET_COLUMNS = (
-    "t.id, t.author_id, u.username, t.content, t.created_at, t.like_count,"
-    " t.retweet_count, t.reply_to_id, t.retweet_of_id"
+_COLUMNS = (
+    "{t}.id, {t}.author_id, {u}.username, {t}.content, {t}.created_at,"
+    " {t}.like_count, {t}.retweet_count, {t}.reply_to_id"
 )
-_SELECT = (
-    f"SELECT {TWEET_COLUMNS} FROM tweets t JOIN users u ON u.id = t.author_id"
-    " WHERE t.id = ANY(%s)"
+_FLAGS = (
+    " EXISTS (SELECT 1 FROM likes l WHERE l.tweet_id = {t}.id"
+    "  AND l.user_id = %(viewer)s),"
+    " EXISTS (SELECT 1 FROM tweets r WHERE r.retweet_of_id = {t}.id"
+    "  AND r.author_id = %(viewer)s)"
 )
+_SQL = (
+    "SELECT "
+    + _COLUMNS.format(t="t", u="u")
+    + ", t.author_id = %(reader)s OR EXISTS (SELECT 1 FROM follows f"
+    "  WHERE f.follower_id = %(reader)s AND f.followee_id = t.author_id),"
+    + _FLAGS.format(t="t")
+    + ", o.id IS NOT NULL, "
+    + _COLUMNS.format(t="o", u="ou")
+    + ","
+    + _FLAGS.format(t="o")
+    + " FROM unnest(%(ids)s::bigint[]) AS wanted(id)"
+    " JOIN tweets t ON t.id = wanted.id JOIN users u ON u.id = t.author_id"
+    " LEFT JOIN tweets o ON o.id = t.retweet_of_id"
+    " LEFT JOIN users ou ON ou.id = o.author_id"
+)
+_WIDTH = 8  # columns per rendered tweet in a row
 
 
-def _base(row) -> dict:
-    return {
-        "id": str(row[0]),
-        "user_id": row[2],
-        "author_id": str(row[1]),
-        "tweet_content": row[3],
-        "created_at": rfc3339(row[4]),
-        "like_count": row[5],
-        "retweet_count": row[6],
-        "reply_to": str(row[7]) if row[7] is not None else None,
+def _render(row, at: int, flags_at: int, viewer: bool) -> dict:
+    tweet = {
+        "id": str(row[at]),
+        "user_id": row[at + 2],
+        "author_id": str(row[at + 1]),
+        "tweet_content": row[at + 3],
+        "created_at": rfc3339(row[at + 4]),
+        "like_count": row[at + 5],
+        "retweet_count": row[at + 6],
+        "reply_to": str(row[at + 7]) if row[at + 7] is not None else None,
         "retweet_of": None,
     }
+    if viewer:
+        tweet["liked"] = row[flags_at]
+        tweet["retweeted"] = row[flags_at + 1]
+    return tweet
 
 
-def load(tweet_ids: list[int], viewer_id: int | None = None) -> dict[int, dict]:
-    """Rendered live tweets by id (deleted ones are simply absent)."""
+def load(
+    tweet_ids: list[int], viewer_id: int | None = None, reader_id: int | None = None
+) -> dict[int, dict]:
+    """Rendered live tweets by id; deleted ones are absent.
+
+    With ``reader_id``, tweets whose author the reader neither is nor follows
+    are absent too (home timelines re-check every entry this way).
+    """
     if not tweet_ids:
         return {}
-    rows = db.fetchall(_SELECT, (list(tweet_ids),))
-    originals_ids = [r[8] for r in rows if r[8] is not None]
-    originals = (
-        {r[0]: r for r in db.fetchall(_SELECT, (originals_ids,))}
-        if (originals_ids)
-        else {}
+    rows = db.fetchall(
+        _SQL,
+        {"ids": list(tweet_ids), "viewer": viewer_id or 0, "reader": reader_id or 0},
     )
-    shown = {r[0] for r in rows} | set(originals)
-    liked, retweeted = _viewer_flags(viewer_id, list(shown))
+    viewer = viewer_id is not None
+    original_at = _WIDTH + 4
     out = {}
     for row in rows:
-        tweet = _with_flags(_base(row), row[0], viewer_id, liked, retweeted)
-        if row[8] is not None:
-            original = originals.get(row[8])
-            if original is None:
-                continue  # the original was deleted: so is this retweet
-            tweet["retweet_of"] = _with_flags(
-                _base(original), original[0], viewer_id, liked, retweeted
+        if reader_id is not None and not row[_WIDTH]:
+            continue
+        tweet = _render(row, 0, _WIDTH + 1, viewer)
+        if row[original_at - 1]:
+            tweet["retweet_of"] = _render(
+                row, original_at, original_at + _WIDTH, viewer
             )
         out[row[0]] = tweet
     return out
-
-
-def _viewer_flags(viewer_id, ids: list[int]) -> tuple[set, set]:
-    if viewer_id is None or not ids:
-        return set(), set()
-    liked = {
-        r[0]
-        for r in db.fetchall(
-            "SELECT tweet_id FROM likes WHERE user_id = %s AND tweet_id = ANY(%s)",
-            (viewer_id, ids),
-        )
-    }
-    retweeted = {
-        r[0]
-        for r in db.fetchall(
-            "SELECT retweet_of_id FROM tweets"
-            " WHERE author_id = %s AND retweet_of_id = ANY(%s)",
-            (viewer_id, ids),
-        )
-    }
-    return liked, retweeted
-
-
-def _with_flags(tweet: dict, tweet_id: int, viewer_id, liked, retweeted) -> dict:
-    if viewer_id is not None:
-        tweet["liked"] = tweet_id in liked
-        tweet["retweeted"] = tweet_id in retweeted
-    return tweet

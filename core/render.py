@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 def rfc3339(value: datetime) -> str:
     """UTC with milliseconds and a Z, e.g. 2026-11-28T05:00:00.123Z."""
     value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return value.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 USER_COLUMNS = (

@@ -205,11 +205,15 @@ class TimelineStore:
     def user_key(self, user_id: int) -> str:
         return f"{self.prefix}utl:{user_id}"
 
-    def read(self, keys: list[str]) -> list[Timeline | None]:
-        return [decode(raw) for raw in self.redis.mget(keys)]
-
-    def touch(self, key: str) -> None:
-        self.redis.expire(key, self.home_ttl_s)
+    def read(self, keys: list[str], touch: str | None = None) -> list[Timeline | None]:
+        """Decode ``keys``; ``touch`` also extends that key's life (same trip)."""
+        if touch is None:
+            return [decode(raw) for raw in self.redis.mget(keys)]
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.mget(keys)
+        pipe.expire(touch, self.home_ttl_s)
+        raws, _ = pipe.execute()
+        return [decode(raw) for raw in raws]
 
     def push(self, keys: list[str], entries) -> int:
         """Merge entries into every existing key; missing keys are left alone."""

@@ -16,9 +16,9 @@ import logging
 
 import redis
 
-from core import db, hydrate
+from core import db, hydrate, metrics
 from core.errors import BadRequest
-from core.timeline_store import Timeline, TimelineStore
+from core.timeline_store import PLACEHOLDER_FLOOR, Timeline, TimelineStore
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +102,19 @@ class Timelines:
         )
 
     def _home_sources(self, user_id: int) -> tuple[list[Timeline], int]:
-        home = self._ensure(self.store.home_key(user_id), user_id, HOME)
-        self.store.touch(self.store.home_key(user_id))
-        sources = [home]
-        for author in self.pulled_authors(user_id):
-            sources.append(self._ensure(self.store.user_key(author), author, USER))
+        """The reader's home key and the user keys of pulled authors, one round trip."""
+        wanted = [(self.store.home_key(user_id), user_id, HOME)] + [
+            (self.store.user_key(a), a, USER) for a in self.pulled_authors(user_id)
+        ]
+        found = self.store.read(
+            [key for key, _, _ in wanted], touch=self.store.home_key(user_id)
+        )
+        sources = [
+            self._ensure(key, owner, kind, timeline)
+            for (key, owner, kind), timeline in zip(wanted, found, strict=True)
+        ]
+        if len(sources) > 1:
+            metrics.PULL_MERGES.inc()
         # Merged sources are exact only above the highest floor.
         return sources, max(t.floor for t in sources)
 
@@ -144,25 +152,10 @@ class Timelines:
         return page
 
     def _visible(self, user_id, batch, viewer_id, check_follow) -> list[dict]:
-        tweets = hydrate.load([tweet_id for tweet_id, _ in batch], viewer_id)
-        followed = set()
-        if check_follow:
-            authors = list({a for _, a in batch if a != user_id})
-            if authors:
-                followed = {
-                    r[0]
-                    for r in db.fetchall(
-                        "SELECT followee_id FROM follows"
-                        " WHERE follower_id = %s AND followee_id = ANY(%s)",
-                        (user_id, authors),
-                    )
-                }
-        return [
-            tweets[tweet_id]
-            for tweet_id, author in batch
-            if tweet_id in tweets
-            and (not check_follow or author == user_id or author in followed)
-        ]
+        """The batch's entries that are still live (and still followed)."""
+        reader = user_id if check_follow else None
+        tweets = hydrate.load([tweet_id for tweet_id, _ in batch], viewer_id, reader)
+        return [tweets[tweet_id] for tweet_id, _ in batch if tweet_id in tweets]
 
     def _oracle_page(self, sql, user_id, before, offset, limit, viewer_id):
         """The page straight from Postgres: the definition of a timeline."""
@@ -170,6 +163,7 @@ class Timelines:
             raise BadRequest(
                 f"start must be at most {MAX_OFFSET}; use cursor", code="invalid_start"
             )
+        metrics.POSTGRES_PAGES.labels(HOME if sql is _HOME_ORACLE else USER).inc()
         rows = db.fetchall(
             sql,
             {"u": user_id, "before": before or NO_BOUND, "n": limit, "skip": offset},
@@ -178,22 +172,22 @@ class Timelines:
         return [tweets[r[0]] for r in rows if r[0] in tweets]
 
     # ------------------------------------------------------------- rebuilds
-    def _ensure(self, key: str, user_id: int, kind: str) -> Timeline:
-        """The timeline at ``key``, rebuilt from Postgres when missing."""
-        timeline = self.store.read([key])[0]
-        if (
-            timeline is not None
-            and len(timeline.raw) >= 8
-            and timeline.floor != ((1 << 64) - 1)
-        ):
+    def _ensure(
+        self, key: str, user_id: int, kind: str, timeline: Timeline | None = None
+    ) -> Timeline:
+        """The timeline at ``key`` (as read, if given), rebuilt when missing."""
+        if timeline is None:
+            timeline = self.store.read([key])[0]
+        if timeline is not None and timeline.floor != PLACEHOLDER_FLOOR:
             return timeline
         self.rebuild(key, user_id, kind)
         rebuilt = self.store.read([key])[0]
         if rebuilt is None:  # evicted at once: serve this read from Postgres
-            return Timeline((1 << 64) - 1, b"\xff" * 8)
+            return Timeline(PLACEHOLDER_FLOOR, b"\xff" * 8)
         return rebuilt
 
     def rebuild(self, key: str, user_id: int, kind: str) -> None:
+        metrics.TIMELINE_REBUILDS.labels(kind).inc()
         self.store.place_holder(key)
         sql = _HOME_ORACLE if kind == HOME else _USER_ORACLE
         rows = db.fetchall(

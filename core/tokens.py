@@ -21,6 +21,7 @@ from core.settings import Settings
 ACCESS = "access"
 REFRESH = "refresh"
 LEEWAY_S = 5  # tolerated clock skew between pods
+VERIFIED_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class TokenCodec:
         self._private_key = private_key
         self._kid = keyfiles.key_id(private_key.public_key()) if private_key else None
         self._public_keys = dict(public_keys or {})
+        self._verified: dict[tuple[str, str], Claims] = {}
         if self._kid and self._kid not in self._public_keys:
             self._public_keys[self._kid] = private_key.public_key()
 
@@ -88,7 +90,27 @@ class TokenCodec:
         return token, claims
 
     def verify(self, token: str, token_type: str) -> Claims:
-        """Claims of a valid token of ``token_type``; Unauthorized otherwise."""
+        """Claims of a valid token of ``token_type``; Unauthorized otherwise.
+
+        A token that verified once is remembered until it expires: clients
+        send the same token on every request, and re-checking an RSA
+        signature and every claim each time is the costliest step of a
+        cheap read. Only successes are cached (by the whole token string),
+        expiry is re-checked on every use, and revocation is not cached at
+        all (see core.revocation).
+        """
+        cached = self._verified.get((token, token_type))
+        if cached is not None:
+            if cached.expires_at + LEEWAY_S < time.time():
+                raise Unauthorized("Token expired", code="token_expired")
+            return cached
+        claims = self._verify(token, token_type)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()  # crude but bounded; refills from live tokens
+        self._verified[(token, token_type)] = claims
+        return claims
+
+    def _verify(self, token: str, token_type: str) -> Claims:
         try:
             header = jwt.get_unverified_header(token)
             key = self._public_keys.get(header.get("kid"))

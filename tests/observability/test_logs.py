@@ -1,0 +1,131 @@
+"""JSON log lines: one per request and per job, request ids, nothing secret."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from core import logs
+from tests.factories import user_with_token
+
+FORMATTER = logs.JsonFormatter()
+
+
+def lines(caplog, logger: str | None = None) -> list[dict]:
+    """Captured records as the JSON lines production would print."""
+    return [
+        json.loads(FORMATTER.format(r))
+        for r in caplog.records
+        if logger is None or r.name == logger
+    ]
+
+
+def test_a_line_is_one_json_object_with_context_and_extras():
+    record = logging.makeLogRecord(
+        {"name": "x", "levelno": 20, "levelname": "INFO", "msg": "hi %s", "args": (1,)}
+    )
+    record.route = "/a/{b}"
+    token = logs.bind(request_id="r-1")
+    try:
+        line = json.loads(FORMATTER.format(record))
+    finally:
+        logs.unbind(token)
+    assert line["msg"] == "hi 1" and line["level"] == "info" and line["logger"] == "x"
+    assert line["request_id"] == "r-1" and line["route"] == "/a/{b}"
+    assert line["ts"].endswith("Z")
+    assert "request_id" not in json.loads(FORMATTER.format(record))
+
+
+def test_secrets_and_emails_are_scrubbed():
+    record = logging.makeLogRecord(
+        {
+            "name": "x",
+            "levelname": "WARNING",
+            "msg": "user alice@example.com sent Bearer abc.def and "
+            "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln with password=hunter2",
+        }
+    )
+    record.password = "hunter2"
+    record.refresh_token = "secret-value"
+    line = FORMATTER.format(record)
+    for leaked in ("alice@", "abc.def", "eyJ", "hunter2", "secret-value"):
+        assert leaked not in line
+    assert "***@example.com" in line
+
+
+def test_every_request_logs_one_line_with_route_status_user_and_request_id(
+    client, caplog
+):
+    caplog.set_level(logging.INFO, logger="api.access")
+    alice, headers = user_with_token(client, username="alice")
+    caplog.clear()
+    client.simulate_get(
+        "/user/data/alice", headers={**headers, "X-Request-ID": "req-abc.1"}
+    )
+    (line,) = lines(caplog, "api.access")
+    assert line["method"] == "GET"
+    assert line["route"] == "/user/data/{username}"  # the template, not the path
+    assert line["status"] == 200
+    assert line["user_id"] == alice["id"]
+    assert line["request_id"] == "req-abc.1"
+    assert isinstance(line["duration_ms"], float)
+
+
+def test_an_insane_request_id_is_replaced_and_echoed(client, caplog):
+    caplog.set_level(logging.INFO, logger="api.access")
+    r = client.simulate_get("/healthz", headers={"X-Request-ID": "bad id\n" * 40})
+    (line,) = lines(caplog, "api.access")
+    assert r.headers["X-Request-ID"] == line["request_id"]
+    assert len(line["request_id"]) == 32 and "bad" not in line["request_id"]
+
+
+def test_no_password_token_or_email_reaches_a_log_line(client, caplog):
+    caplog.set_level(logging.DEBUG)
+    user_with_token(client, username="erin", password="correct horse 9")
+    bad = client.simulate_post(
+        "/auth/login", json={"username": "erin", "password": "tr0ub4dor&3"}
+    )
+    assert bad.status_code == 401
+    pair = client.simulate_post(
+        "/auth/login", json={"username": "erin", "password": "correct horse 9"}
+    ).json
+    client.simulate_post("/auth/refresh-token", json=pair)
+    text = "\n".join(FORMATTER.format(r) for r in caplog.records)
+    assert text  # the access lines at least
+    for secret in (
+        "correct horse 9",
+        "tr0ub4dor",
+        pair["access_token"],
+        pair["refresh_token"],
+        "erin@example.com",
+    ):
+        assert secret not in text
+
+
+@pytest.mark.usefixtures("worker")
+def test_the_request_id_appears_in_the_job_log_line(client, drain, caplog):
+    caplog.set_level(logging.INFO, logger="workers.jobs")
+    # Given a follower with a materialized home
+    _, alice = user_with_token(client, username="alice")
+    _, bob = user_with_token(client, username="bob")
+    client.simulate_post("/user/follow", params={"username": "alice"}, headers=bob)
+    client.simulate_get("/timeline/home", headers=bob)
+    drain()
+    caplog.clear()
+    # When alice posts with a request id
+    r = client.simulate_post(
+        "/tweet/create",
+        json={"tweet_content": "traced"},
+        headers={**alice, "X-Request-ID": "req-fanout-42"},
+    )
+    assert r.headers["X-Request-ID"] == "req-fanout-42"
+    drain()
+    # Then the fan-out job's line carries it
+    jobs = [j for j in lines(caplog, "workers.jobs") if j["actor"] == "fanout_tweet"]
+    assert len(jobs) == 1
+    job = jobs[0]
+    assert job["request_id"] == "req-fanout-42"
+    assert job["outcome"] == "ok" and job["queue"] == "fanout"
+    assert job["message_id"] and isinstance(job["duration_ms"], float)
