@@ -30,6 +30,7 @@ def _problems(*statuses: int) -> dict:
         409: "Conflict",
         413: "Body too large",
         422: "Invalid input",
+        429: "Rate limited (see Retry-After and the RateLimit headers)",
         503: "Dependency unavailable",
     }
     return {
@@ -54,6 +55,7 @@ def _op(
     params=(),
     body=None,
     errors=(400, 422),
+    limited=True,
 ) -> dict:
     op = {
         "summary": summary,
@@ -66,7 +68,23 @@ def _op(
     if body:
         op["requestBody"] = body
         op["responses"].update(_problems(413))
+    if limited:
+        op["responses"].update(_problems(429))
+        op["responses"]["429"]["headers"] = RATE_LIMIT_HEADERS
     return op
+
+
+RATE_LIMIT_HEADERS = {
+    name: {"schema": {"type": "string"}, "description": description}
+    for name, description in (
+        ("Retry-After", "seconds until the request may be retried"),
+        ("RateLimit-Policy", "IETF draft: the limit and window of the bucket"),
+        ("RateLimit", "IETF draft: remaining requests and reset"),
+        ("X-RateLimit-Limit", "legacy: requests allowed in the window"),
+        ("X-RateLimit-Remaining", "legacy: requests left"),
+        ("X-RateLimit-Reset", "legacy: seconds until the window resets"),
+    )
+}
 
 
 def _param(name: str, where: str, schema: dict, required=False) -> dict:
@@ -444,10 +462,17 @@ def _paths() -> dict:
             )
         },
         "/healthz": {
-            "get": _op("Liveness", {"200": _json({"type": "object"})}, errors=())
+            "get": _op(
+                "Liveness", {"200": _json({"type": "object"})}, errors=(), limited=False
+            )
         },
         "/readyz": {
-            "get": _op("Readiness", {"200": _json({"type": "object"})}, errors=(503,))
+            "get": _op(
+                "Readiness",
+                {"200": _json({"type": "object"})},
+                errors=(503,),
+                limited=False,
+            )
         },
         "/metrics": {
             "get": _op(
@@ -459,6 +484,7 @@ def _paths() -> dict:
                     }
                 },
                 errors=(),
+                limited=False,
             )
         },
         "/openapi.json": {
