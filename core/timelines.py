@@ -53,25 +53,7 @@ class Timelines:
         viewer_id: int | None = None,
     ) -> list[dict]:
         """One page of the home timeline, newest first (ids < before)."""
-        if offset:
-            return self._oracle_page(
-                _HOME_ORACLE, user_id, before, offset, limit, viewer_id
-            )
-        try:
-            sources, floor = self._home_sources(user_id)
-        except redis.RedisError as ex:
-            log.warning("home read from Postgres: redis unavailable (%s)", ex)
-            return self._oracle_page(_HOME_ORACLE, user_id, before, 0, limit, viewer_id)
-        return self._assemble(
-            user_id,
-            sources,
-            floor,
-            before,
-            limit,
-            viewer_id,
-            _HOME_ORACLE,
-            check_follow=True,
-        )
+        return self._page(HOME, user_id, before, offset, limit, viewer_id)
 
     def user_page(
         self,
@@ -81,24 +63,31 @@ class Timelines:
         limit: int,
         viewer_id: int | None = None,
     ) -> list[dict]:
-        if offset:
-            return self._oracle_page(
-                _USER_ORACLE, user_id, before, offset, limit, viewer_id
-            )
+        """One page of a user's own tweets and retweets, newest first."""
+        return self._page(USER, user_id, before, offset, limit, viewer_id)
+
+    def _page(self, kind, user_id, before, offset, limit, viewer_id) -> list[dict]:
+        oracle = _HOME_ORACLE if kind == HOME else _USER_ORACLE
+        if offset:  # the legacy start= offset: straight from Postgres
+            return self._oracle_page(oracle, user_id, before, offset, limit, viewer_id)
         try:
-            timeline = self._ensure(self.store.user_key(user_id), user_id, USER)
+            if kind == HOME:
+                sources, floor = self._home_sources(user_id)
+            else:
+                timeline = self._ensure(self.store.user_key(user_id), user_id, USER)
+                sources, floor = [timeline], timeline.floor
         except redis.RedisError as ex:
-            log.warning("user timeline from Postgres: redis unavailable (%s)", ex)
-            return self._oracle_page(_USER_ORACLE, user_id, before, 0, limit, viewer_id)
+            log.warning("%s timeline from Postgres: redis unavailable (%s)", kind, ex)
+            return self._oracle_page(oracle, user_id, before, 0, limit, viewer_id)
         return self._assemble(
             user_id,
-            [timeline],
-            timeline.floor,
+            sources,
+            floor,
             before,
             limit,
             viewer_id,
-            _USER_ORACLE,
-            check_follow=False,
+            oracle,
+            check_follow=kind == HOME,
         )
 
     def _home_sources(self, user_id: int) -> tuple[list[Timeline], int]:
