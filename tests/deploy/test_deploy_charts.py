@@ -1,0 +1,186 @@
+"""The charts lint, render deterministically, and render valid Kubernetes objects."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+VALIDATE_VERSIONS = ("1.30.0", "latest")
+# Template functions that make `helm template`, Argo CD and skaffold render
+# differently from `helm install`, or differently on every run.
+FORBIDDEN_FUNCTIONS = re.compile(
+    r"\b(lookup|randAlphaNum|randAlpha|randNumeric|randAscii|randBytes|randInt|"
+    r"uuidv4|genPrivateKey|genCA|genSelfSignedCert|genSignedCert|now|date)\b"
+)
+
+
+def _kubernetes_validate():
+    try:
+        from kubernetes_validate import utils
+    except ImportError:
+        return None
+    return utils
+
+
+def _all_charts(k8s):
+    return [k8s.chart, *k8s.subcharts.values()]
+
+
+def test_every_chart_lints_strict(helm, k8s):
+    for chart in _all_charts(k8s):
+        proc = helm.run("lint", "--strict", str(chart), check=False)
+        assert proc.returncode == 0, f"{chart.name}:\n{proc.stdout}\n{proc.stderr}"
+    for mode, files in k8s.modes.items():
+        args = ["lint", "--strict", str(k8s.chart)]
+        for path in files:
+            args += ["--values", str(path)]
+        proc = helm.run(*args, check=False)
+        assert proc.returncode == 0, f"{mode}:\n{proc.stdout}\n{proc.stderr}"
+
+
+@pytest.mark.parametrize(
+    "mode", ["default", "all-features", "external", "external-hook"]
+)
+def test_render_is_deterministic(helm, k8s, mode):
+    files = k8s.modes[mode]
+    assert helm.template_text(*files) == helm.template_text(*files)
+
+
+@pytest.mark.parametrize(
+    "mode", ["default", "all-features", "external", "external-hook"]
+)
+@pytest.mark.parametrize("version", VALIDATE_VERSIONS)
+def test_rendered_objects_are_valid_kubernetes(helm, k8s, mode, version):
+    utils = _kubernetes_validate()
+    if utils is None:
+        k8s.missing_tool("kubernetes-validate is not installed (pip: test extra)")
+    if version == "latest":
+        version = utils.latest_version()
+    rendered = helm.render_mode(mode)
+    assert rendered, "nothing rendered"
+    problems = []
+    for obj in rendered:
+        where = f"{obj['kind']}/{obj['metadata']['name']}"
+        try:
+            utils.validate(obj, version, strict=True)
+        except utils.SchemaNotFoundError as ex:
+            problems.append(f"{where}: {ex.message}")
+        except utils.ValidationError as ex:
+            path = ".".join(str(p) for p in ex.path)
+            problems.append(f"{where}: {path}: {ex.message}")
+    assert not problems, f"Kubernetes {version}, {mode}:\n" + "\n".join(problems)
+
+
+def test_subcharts_render_valid_on_their_own(helm, k8s):
+    utils = _kubernetes_validate()
+    if utils is None:
+        k8s.missing_tool("kubernetes-validate is not installed (pip: test extra)")
+    for name, chart in k8s.subcharts.items():
+        for obj in helm.render(chart=chart):
+            utils.validate(obj, "1.30.0", strict=True)
+        assert helm.template_text(chart=chart) == helm.template_text(chart=chart), name
+
+
+def test_templates_use_no_lookup_random_or_time(k8s):
+    offenders = []
+    for chart in _all_charts(k8s):
+        for path in sorted((chart / "templates").rglob("*")):
+            if path.is_dir():
+                continue
+            for lineno, line in enumerate(path.read_text().splitlines(), 1):
+                for action in re.findall(r"\{\{(.*?)\}\}", line):
+                    if FORBIDDEN_FUNCTIONS.search(action):
+                        offenders.append(f"{path.relative_to(k8s.root)}:{lineno}")
+    assert not offenders, "lookup/random/time functions in templates: " + ", ".join(
+        offenders
+    )
+
+
+def test_templates_set_no_namespace(helm, k8s):
+    for mode in k8s.modes:
+        for obj in helm.render_mode(mode):
+            assert "namespace" not in obj["metadata"], obj["metadata"]["name"]
+
+
+def test_templates_are_named_component_kind(k8s):
+    for chart in _all_charts(k8s):
+        for path in (chart / "templates").rglob("*.yaml"):
+            assert re.fullmatch(r"[a-z0-9]+-[a-z0-9-]+\.yaml", path.name), path
+
+
+def test_no_remote_chart_dependencies_and_nothing_from_bitnami(k8s):
+    import yaml
+
+    for chart in _all_charts(k8s):
+        meta = yaml.safe_load((chart / "Chart.yaml").read_text())
+        assert meta["apiVersion"] == "v2"
+        for dep in meta.get("dependencies") or []:
+            assert not dep.get("repository"), f"{chart.name}: remote {dep}"
+            assert (chart / "charts" / dep["name"] / "Chart.yaml").exists()
+        for path in chart.rglob("*"):
+            if path.is_file() and path.suffix in (".yaml", ".tpl", ".json"):
+                assert "bitnami" not in path.read_text().lower(), path
+
+
+def _notes(helm, k8s, tmp_path, *sets: str) -> str:
+    """NOTES.txt as `helm install` prints it (helm template skips NOTES)."""
+    import shutil
+
+    import yaml
+
+    chart = tmp_path / "chart"
+    shutil.copytree(k8s.chart, chart)
+    shutil.copy(chart / "templates" / "NOTES.txt", chart / "files" / "notes.txt")
+    (chart / "templates" / "zz-notes.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\n"
+        'data:\n  notes: {{ tpl (.Files.Get "files/notes.txt") . | toJson }}\n'
+    )
+    text = helm.run(
+        "template",
+        k8s.release,
+        str(chart),
+        "--namespace",
+        k8s.namespace,
+        "--show-only",
+        "templates/zz-notes.yaml",
+        *[arg for item in sets for arg in ("--set", item)],
+    ).stdout
+    return yaml.safe_load(text)["data"]["notes"]
+
+
+def test_notes_show_the_ingress_url_or_a_port_forward(helm, k8s, tmp_path):
+    with_ingress = _notes(helm, k8s, tmp_path / "a")
+    assert "http://twitter.local/" in with_ingress
+    assert "port-forward" not in with_ingress
+    assert "outlive" in with_ingress or "keeps them" in with_ingress
+
+    without = _notes(helm, k8s, tmp_path / "b", "ingress.enabled=false")
+    assert "kubectl --namespace twitter port-forward svc/twitter-api 8000:80" in without
+
+    tls = _notes(helm, k8s, tmp_path / "c", "ingress.tls.enabled=true")
+    assert "https://twitter.local/" in tls
+
+
+def test_every_value_is_documented(k8s):
+    """Each value (or a block around it) has a `# path.to.key -- ...` comment."""
+    import yaml
+
+    for chart in _all_charts(k8s):
+        text = (chart / "values.yaml").read_text()
+        documented = set(re.findall(r"#\s*([A-Za-z0-9_.]+)\s+--", text))
+        missing = []
+
+        def walk(node, prefix, documented=documented, missing=missing):
+            for key, value in node.items():
+                path = f"{prefix}{key}"
+                if isinstance(value, dict) and value:
+                    walk(value, path + ".")
+                    continue
+                parts = path.split(".")
+                known = (".".join(parts[:i]) for i in range(1, len(parts) + 1))
+                if not any(p in documented for p in known):
+                    missing.append(path)
+
+        walk(yaml.safe_load(text), "")
+        assert not missing, f"{chart.name}: undocumented values {missing}"
