@@ -90,3 +90,59 @@ def test_duplicate_worker_names_are_rejected(helm, k8s):
         "workers[1].queues={timeline}",
     )
     assert "duplicate" in error
+
+
+def test_rate_limit_strategies_are_exactly_the_limits_librarys(k8s):
+    from limits.strategies import STRATEGIES
+
+    schema = json.loads((k8s.chart / "values.schema.json").read_text())
+    rate_limits = schema["properties"]["config"]["properties"]["rateLimits"]
+    assert set(rate_limits["properties"]["strategy"]["enum"]) == set(STRATEGIES)
+
+
+RATE_LIMIT_SAMPLES = [
+    "25 per 5 minutes",
+    "5 per minute;10 per 15 minutes;20 per 4 hours",
+    "60/minute",
+    "1 per second, 10 per 2 days",
+    "10 per hour|1000 per year",
+    "60 per fortnight",
+    "sixty per minute",
+    "60 per minute;",
+    "per minute",
+    "",
+]
+
+
+def test_rate_limit_pattern_accepts_only_what_the_limits_library_parses(k8s):
+    """The schema's pattern may be stricter than `limits` (lower case only), never
+    looser: a value it lets through must not stop the API at start-up."""
+    import jsonschema
+    from limits import parse_many
+
+    schema = json.loads((k8s.chart / "values.schema.json").read_text())
+    pattern = jsonschema.Draft7Validator(
+        {"$defs": schema["$defs"], "$ref": "#/$defs/rateLimit"}
+    )
+    accepted = 0
+    for sample in RATE_LIMIT_SAMPLES:
+        if pattern.is_valid(sample):
+            accepted += 1
+            assert parse_many(sample), sample
+        else:
+            with pytest.raises(ValueError):
+                parse_many(sample)
+    assert accepted >= 5
+
+
+def test_bad_rate_limits_and_metrics_values_are_rejected(helm, k8s):
+    error = rejected(helm, k8s, "config.rateLimits.strategy=leaky-bucket")
+    assert "/config/rateLimits/strategy" in error
+    error = rejected(helm, k8s, "config.rateLimits.writes=lots")
+    assert "/config/rateLimits/writes" in error
+    assert "/config/trustedProxies/0" in rejected(
+        helm, k8s, "config.trustedProxies={ingress}"
+    )
+    error = rejected(helm, k8s, "metrics.serviceMonitor.interval=30 seconds")
+    assert "/metrics/serviceMonitor/interval" in error
+    assert "serviceMonitr" in rejected(helm, k8s, "metrics.serviceMonitr.enabled=true")

@@ -334,6 +334,22 @@ def actor_queues_and_limits(k8s) -> tuple[set[str], list[int]]:
     return queues, limits
 
 
+# The worker container's entrypoint: `sh -c SCRIPT $0 dramatiq ...`, where SCRIPT
+# empties the metrics directory and then `exec "$@"`s the dramatiq command.
+WRAPPER_EXEC = 'exec "$@"'
+
+
+def dramatiq_argv(command: list[str]) -> list[str]:
+    """The dramatiq command behind the worker's metrics-reset wrapper."""
+    assert command[:2] == ["sh", "-c"], command
+    script = command[2]
+    # exec, as the last step: dramatiq's main process replaces the shell as PID 1
+    # and receives the kubelet's SIGTERM itself.
+    assert script.rstrip().endswith(WRAPPER_EXEC), script
+    assert script.count(WRAPPER_EXEC) == 1, script
+    return command[4:]
+
+
 @pytest.mark.parametrize("mode", ["default", "all-features"])
 def test_worker_commands_name_the_real_module_and_queues(helm, k8s, mode):
     import dramatiq.cli
@@ -347,7 +363,7 @@ def test_worker_commands_name_the_real_module_and_queues(helm, k8s, mode):
         if not obj["metadata"]["name"].startswith("twitter-worker-"):
             continue
         spec = k8s.pod_spec(obj)
-        command = spec["containers"][0]["command"]
+        command = dramatiq_argv(spec["containers"][0]["command"])
         assert command[0] == "dramatiq"
         if "--watch" in command:  # dev mode; the directory exists only in the pod
             at = command.index("--watch")
@@ -355,6 +371,8 @@ def test_worker_commands_name_the_real_module_and_queues(helm, k8s, mode):
             command = command[:at] + command[at + 2 :]
         args = parser.parse_args(command[1:])
         assert args.broker == "workers.main"
+        # JSON job lines on stdout (docs/observability.md), not dramatiq's stderr.
+        assert args.log_file == "/dev/stdout"
         assert args.queues, "a worker must name its queues"
         assert set(args.queues) <= actor_queues, f"unknown queues {args.queues}"
         consumed |= set(args.queues)
@@ -370,6 +388,89 @@ def test_worker_commands_name_the_real_module_and_queues(helm, k8s, mode):
     )
     values_longest = helm_values(k8s)["workerDefaults"]["longestJobSeconds"]
     assert max(limits) / 1000 <= values_longest
+
+
+def _worker_command(helm, k8s) -> list[str]:
+    worker = helm.render_mode("default").get("Deployment", "twitter-worker-default")
+    return k8s.containers(worker, init=False)[0]["command"]
+
+
+def test_worker_wrapper_empties_the_metrics_dir_and_execs(helm, k8s, tmp_path):
+    """Run the rendered wrapper with /bin/sh: stale multiprocess files go, and the
+    command it starts keeps the shell's pid (exec), so it is PID 1 in the pod."""
+    import subprocess
+    import sys
+
+    wrapper = _worker_command(helm, k8s)[:4]
+    metrics_dir = tmp_path / "prometheus"
+    metrics_dir.mkdir()
+    for stale in ("counter_7.db", "gauge_livesum_7.db", "histogram_8.db"):
+        (metrics_dir / stale).write_bytes(b"stale")
+    keep = tmp_path / "outside.db"
+    keep.write_bytes(b"not ours")
+    probe = "import os; print(os.getpid(), os.listdir(os.environ['DIR_UNDER_TEST']))"
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        "DIR_UNDER_TEST": str(metrics_dir),
+    }
+    proc = subprocess.Popen(
+        [*wrapper, sys.executable, "-c", probe],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    pid, listing = out.split(" ", 1)
+    assert int(pid) == proc.pid, "the wrapper must exec, not fork, the worker"
+    assert listing.strip() == "[]"
+    assert metrics_dir.is_dir() and keep.exists()
+
+
+def test_worker_wrapper_refuses_to_run_without_the_metrics_dir(helm, k8s, tmp_path):
+    """With the variable unset the guard stops the shell before `rm` runs (a
+    recording fake `rm` stands in for the real one, whatever happens)."""
+    import subprocess
+    import sys
+
+    wrapper = _worker_command(helm, k8s)[:4]
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    calls = tmp_path / "rm-calls"
+    fake_rm = fake_bin / "rm"
+    fake_rm.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    fake_rm.chmod(0o755)
+    proc = subprocess.run(
+        [*wrapper, sys.executable, "-c", "print('started')"],
+        env={"PATH": f"{fake_bin}:/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode != 0
+    assert "started" not in proc.stdout
+    assert not calls.exists(), "rm ran without PROMETHEUS_MULTIPROC_DIR"
+    assert "PROMETHEUS_MULTIPROC_DIR" in proc.stderr
+
+
+@pytest.mark.parametrize("mode", ALL_MODES)
+def test_metrics_dir_is_a_writable_emptydir_in_api_and_worker_pods(helm, k8s, mode):
+    rendered = helm.render_mode(mode)
+    seen = set()
+    for role, obj, container in app_containers(rendered, k8s):
+        if role not in ("api", "worker"):
+            continue
+        seen.add(role)
+        where = f"{mode}: {obj['metadata']['name']}"
+        path = resolve(env_of(rendered, container))[METRICS_DIR]
+        volume = mounts_of(obj, container, k8s)[path]
+        assert "emptyDir" in volume, f"{where}: {path} must be an emptyDir"
+        mount = next(m for m in container["volumeMounts"] if m["mountPath"] == path)
+        assert not mount.get("readOnly"), where
+        if role == "worker":
+            assert "PROMETHEUS_MULTIPROC_DIR" in container["command"][2], where
+    assert seen == {"api", "worker"}
 
 
 def helm_values(k8s) -> dict:
@@ -774,3 +875,88 @@ def test_chart_defaults_match_the_code_defaults(helm, k8s):
             if getattr(charted, field) != getattr(code, field)
         }
         assert not changed, f"{name}={value!r} overrides the code default: {changed}"
+
+
+# -- rate limits -------------------------------------------------------------------
+
+# What the brief of the rate limiter names; the test checks it against the code.
+RATE_LIMIT_VARS = {
+    "RATE_LIMITS_ENABLED",
+    "RATE_LIMIT_STRATEGY",
+    "RATE_LIMIT_AUTH",
+    "RATE_LIMIT_LOGIN_FAILURES",
+    "RATE_LIMIT_WRITES",
+    "RATE_LIMIT_READS",
+    "RATE_LIMIT_ANONYMOUS",
+    "TRUSTED_PROXIES",
+}
+
+
+def documented_helm_values(k8s) -> dict[str, str]:
+    """Env var -> Helm value, from the tables of docs/observability.md."""
+    text = (k8s.root / "docs" / "observability.md").read_text()
+    found = {}
+    for line in text.splitlines():
+        if not line.startswith("|"):
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        envs = [c for c in cells if re.fullmatch(r"`[A-Z][A-Z0-9_]+`", c)]
+        values = [c for c in cells if re.fullmatch(r"`config\.[A-Za-z.]+`", c)]
+        if envs and values:
+            found[envs[0].strip("`")] = values[0].strip("`")
+    return found
+
+
+def _dig(tree: dict, path: str):
+    for part in path.split("."):
+        tree = tree[part]
+    return tree
+
+
+def test_rate_limit_settings_are_values_as_documented(
+    helm, k8s, settings_vars, tmp_path
+):
+    """Every rate-limit variable the code reads is the Helm value the docs name:
+    set each to something else and it reaches the ConfigMap, and the API's
+    limiter accepts the result."""
+    import yaml
+    from limits.strategies import STRATEGIES
+
+    from api.ratelimit import RateLimits
+    from core.settings import Settings
+
+    read = {v for v in settings_vars if v.startswith("RATE_LIMIT")}
+    assert read | {"TRUSTED_PROXIES"} == RATE_LIMIT_VARS
+    documented = documented_helm_values(k8s)
+    assert set(documented) >= RATE_LIMIT_VARS, "docs/observability.md tables"
+    defaults = helm_values(k8s)
+    overrides: dict = {}
+    expected = {}
+    for var in sorted(RATE_LIMIT_VARS):
+        path = documented[var]
+        try:
+            default = _dig(defaults, path)
+        except KeyError:
+            raise AssertionError(f"docs name {path} for {var}: no such value") from None
+        if isinstance(default, bool):
+            new, rendered = not default, str(not default).lower()
+        elif isinstance(default, list):
+            new, rendered = ["10.1.0.0/16", "fd00::/8"], "10.1.0.0/16,fd00::/8"
+        elif var == "RATE_LIMIT_STRATEGY":
+            new = rendered = next(s for s in STRATEGIES if s != default)
+        else:
+            new = rendered = "7 per minute;70 per day"
+        node = overrides
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = new
+        expected[var] = rendered
+    values = tmp_path / "rate-limits.yaml"
+    values.write_text(yaml.safe_dump(overrides))
+    for files in ((), (values,)):
+        config = helm.render(*files).get("ConfigMap", "twitter-config")["data"]
+        if files:
+            assert {v: config[v] for v in RATE_LIMIT_VARS} == expected
+        settings = Settings.from_env({**config, "APP_ENV": "test"})
+        RateLimits(settings)  # ConfigError on a bucket or strategy it cannot use

@@ -269,6 +269,50 @@ checksum/config: {{ include "twitter.configData" . | sha256sum }}
 checksum/secrets: {{ list (include "twitter.connectionEnv" (dict "ctx" . "migrate" false)) (include "twitter.jwtPrivateSecretName" .) (include "twitter.jwtPublicSecretName" .) .Values.jwt.rotation .Values.jwt.retiredKids | toJson | sha256sum }}
 {{- end }}
 
+{{/* ---------------------------------------------------------------------------
+Metrics (docs/observability.md).
+--------------------------------------------------------------------------- */}}
+
+{{/* PROMETHEUS_MULTIPROC_DIR: an emptyDir mounted here (the root fs is read-only). */}}
+{{- define "twitter.metricsDir" -}}
+/var/run/prometheus
+{{- end }}
+
+{{/*
+Worker entrypoint: empty the multiprocess metrics directory, then exec the
+dramatiq command given as arguments. ${VAR:?} stops the shell rather than run
+`rm -rf /*` should the variable ever be missing.
+*/}}
+{{- define "twitter.metricsResetScript" -}}
+rm -rf -- "${PROMETHEUS_MULTIPROC_DIR:?}"/*; exec "$@"
+{{- end }}
+
+{{/*
+prometheus.io/* pod annotations for annotation-based scraping, as YAML (empty
+when metrics.podAnnotations is off). Call with (dict "ctx" $ "port" 8000).
+*/}}
+{{- define "twitter.scrapeAnnotations" -}}
+{{- if .ctx.Values.metrics.podAnnotations }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ .port | int64 | quote }}
+prometheus.io/path: /metrics
+{{- end }}
+{{- end }}
+
+{{/* Labels of the prometheus-operator objects. Call with (dict "ctx" $ "component" "api"). */}}
+{{- define "twitter.monitorLabels" -}}
+{{- toYaml (merge (include "twitter.labels" . | fromYaml) .ctx.Values.metrics.serviceMonitor.labels) }}
+{{- end }}
+
+{{/* The scrape settings shared by the ServiceMonitor and the PodMonitors. */}}
+{{- define "twitter.scrapeEndpoint" -}}
+path: /metrics
+interval: {{ .Values.metrics.serviceMonitor.interval }}
+{{- with .Values.metrics.serviceMonitor.scrapeTimeout }}
+scrapeTimeout: {{ . }}
+{{- end }}
+{{- end }}
+
 {{/* Volumes of the public keys, /tmp and (dev mode) the synced sources. */}}
 {{- define "twitter.commonVolumes" -}}
 - name: jwt-public
