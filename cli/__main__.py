@@ -46,19 +46,24 @@ def prepare(settings: Settings) -> None:
 
 
 def run(args) -> int:
-    settings = Settings.from_env()
+    return serve(args, Settings.from_env(), dict(os.environ))
+
+
+def serve(args, settings: Settings, env: dict[str, str], **options) -> int:
+    """Prepare, then run API + worker with ``env`` until Ctrl-C (``run`` and
+    ``standalone`` share it; ``options``: metrics_dir, on_start)."""
     prepare(settings)
-    env = dict(os.environ)
     env["PROMETHEUS_MULTIPROC_DIR"] = processes.prepare_metrics_dir(
-        PROJECT_ROOT / "var" / "metrics"
+        options.get("metrics_dir") or PROJECT_ROOT / "var" / "metrics"
     )
-    print(f"serving on http://127.0.0.1:{settings.port} (Ctrl-C stops)")
+    print(f"serving on http://127.0.0.1:{settings.port} (Ctrl-C stops)", flush=True)
     return processes.supervise(
         {
             "api": processes.api_command(settings),
             "worker": processes.worker_command(args.processes, args.threads),
         },
         env,
+        on_start=options.get("on_start"),
     )
 
 
@@ -69,10 +74,20 @@ def main(argv=None) -> int:
     run_parser.add_argument("--processes", type=int, default=1)
     run_parser.add_argument("--threads", type=int, default=4)
     commands.add_parser("prepare", help="keys, database and migrations only")
+    standalone_parser = commands.add_parser(
+        "standalone",
+        help="like run, starting embedded Postgres/Redis for unreachable services",
+    )
+    standalone_parser.add_argument("--processes", type=int, default=1)
+    standalone_parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args(argv)
     if args.command == "prepare":
         prepare(Settings.from_env())
         return 0
+    if args.command == "standalone":
+        from cli import standalone  # needs the optional standalone packages
+
+        return standalone.run(args, serve)
     return run(args)
 
 

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from core.settings import PROJECT_ROOT, Settings
@@ -46,22 +47,34 @@ def prepare_metrics_dir(base: Path) -> str:
     return str(base)
 
 
-def supervise(commands: dict[str, list[str]], env: dict[str, str]) -> int:
-    """Run the commands until one exits or we are told to stop; stop them all."""
-    children = {
-        name: subprocess.Popen(cmd, env=env, cwd=PROJECT_ROOT, start_new_session=True)
-        for name, cmd in commands.items()
-    }
+def supervise(
+    commands: dict[str, list[str]],
+    env: dict[str, str],
+    on_start: Callable[[str, subprocess.Popen], None] | None = None,
+) -> int:
+    """Run the commands until one exits or we are told to stop; stop them all.
+
+    ``on_start`` sees each child as it starts (standalone mode records the pids
+    so that a run after a crash can stop what this one left behind).
+    """
     stopping = False
 
     def stop(signum, frame):
         nonlocal stopping
         stopping = True
 
+    # Handlers first: a Ctrl-C while the children start still stops them all.
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    children = {}
     exit_code = 0
     try:
+        for name, cmd in commands.items():
+            children[name] = subprocess.Popen(
+                cmd, env=env, cwd=PROJECT_ROOT, start_new_session=True
+            )
+            if on_start:
+                on_start(name, children[name])
         while not stopping:
             for name, child in children.items():
                 if child.poll() is not None:

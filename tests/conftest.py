@@ -8,6 +8,7 @@ A missing service fails the run.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 import redis
 from falcon import testing
 
+from tests.embedded_services import start_embedded_if_needed
 from tests.support import REDIS_PREFIX, RUN_ID, clear_redis_prefix
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +57,7 @@ def _prepare_keys(tmp: Path) -> None:
 
 
 def _admin_sql(*statements: str) -> None:
-    conn = psycopg2.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    conn = psycopg2.connect(ADMIN_URL)
     conn.autocommit = True
     with conn.cursor() as cur:
         for statement in statements:
@@ -65,6 +67,8 @@ def _admin_sql(*statements: str) -> None:
 
 def _rabbitmqctl(*args: str, check: bool = True) -> None:
     """Vhosts are made with rabbitmqctl (the broker runs on this machine)."""
+    if EMBEDDED and EMBEDDED.broker_is_redis:
+        return  # Dramatiq's Redis broker stands in: no vhosts
     subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, check=check)
 
 
@@ -72,7 +76,31 @@ _keys_dir = ROOT / "var" / "test-keys"
 _keys_dir.mkdir(parents=True, exist_ok=True)
 sys.path.insert(0, str(ROOT))
 _prepare_keys(_keys_dir)
+
+# Without the machine's services (and never in CI), run on embedded servers.
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+EMBEDDED = start_embedded_if_needed(TEST_DB)
+if EMBEDDED:
+    TEST_ENV.update(EMBEDDED.env)
+    ADMIN_URL = EMBEDDED.admin_database_url or ADMIN_URL
+    atexit.register(EMBEDDED.stop)
 os.environ.update(TEST_ENV)
+
+
+def pytest_sessionstart(session):
+    if EMBEDDED:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        reporter.write_line(EMBEDDED.summary)
+
+
+def pytest_collection_modifyitems(config, items):
+    if EMBEDDED and EMBEDDED.broker_is_redis:
+        skip = pytest.mark.skip(
+            reason="needs RabbitMQ: the embedded servers run Dramatiq's Redis broker"
+        )
+        for item in items:
+            if "needs_rabbitmq" in item.keywords:
+                item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
@@ -159,6 +187,9 @@ class Drainer:
 
     def _queued(self) -> int:
         """Ready messages in every queue (in-flight ones are the worker's join)."""
+        queues = self.broker.get_declared_queues()
+        if not hasattr(self.broker, "get_queue_message_counts"):  # Redis broker
+            return sum(self.broker.do_qsize(q) for q in queues)
         return sum(
             sum(self.broker.get_queue_message_counts(q)[:2])
             for q in self.broker.get_declared_queues()
@@ -200,8 +231,9 @@ def worker(deps):
     main.broker.flush_all()
     running = dramatiq.Worker(main.broker, worker_threads=4, worker_timeout=100)
     running.start()
-    yield Drainer(running, main.broker)
-    running.stop()
+    drainer = Drainer(running, main.broker)
+    yield drainer
+    drainer.worker.stop()  # the one running now (paused() replaces it)
 
 
 @pytest.fixture

@@ -24,9 +24,12 @@ def test_healthz_and_readyz_when_everything_answers(client):
 
 def test_readyz_names_the_dependency_that_failed(deps, clean):
     port = closed_port()
-    broken_settings = deps.settings.replace(
-        broker_url=f"amqp://guest:guest@127.0.0.1:{port}/"
+    broker_url = (
+        f"redis://127.0.0.1:{port}/0"
+        if deps.settings.broker_kind == "redis"
+        else f"amqp://guest:guest@127.0.0.1:{port}/"
     )
+    broken_settings = deps.settings.replace(broker_url=broker_url)
     broken = dataclasses.replace(
         deps,
         settings=broken_settings,

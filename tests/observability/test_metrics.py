@@ -111,6 +111,7 @@ def test_samples_from_several_processes_add_up(tmp_path):
     assert value(text, "auth_logins_total", outcome="ok") == 2
 
 
+@pytest.mark.needs_rabbitmq
 def test_worker_metrics_server_reports_queues_dead_letters_and_outbox(drain, settings):
     from workers import metrics_server
 

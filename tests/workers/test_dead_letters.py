@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 
+import pytest
 from dramatiq import Message
 
 from core import container
@@ -18,6 +19,7 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.needs_rabbitmq
 def test_dead_lettered_fanout_can_be_inspected_and_replayed(
     client, drain, deps, worker
 ):

@@ -185,6 +185,7 @@ def test_worker_killed_mid_fanout_loses_nothing(push_client, push_deps, worker):
             assert outbox.backlog()[0] == 0
 
 
+@pytest.mark.needs_rabbitmq
 def test_broker_down_while_posting_then_everything_arrives(
     push_client, push_deps, worker, settings
 ):
