@@ -270,7 +270,7 @@ checksum/secrets: {{ list (include "twitter.connectionEnv" (dict "ctx" . "migrat
 {{- end }}
 
 {{/* ---------------------------------------------------------------------------
-Metrics (docs/observability.md).
+Metrics (README.md, "Rate limits, logs and metrics").
 --------------------------------------------------------------------------- */}}
 
 {{/* PROMETHEUS_MULTIPROC_DIR: an emptyDir mounted here (the root fs is read-only). */}}
