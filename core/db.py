@@ -67,6 +67,25 @@ def in_transaction(fn: Callable[[], T], attempts: int = 5) -> T:
     raise AssertionError("unreachable")
 
 
+_prepared: dict[tuple[int, int], set[str]] = {}
+
+
+def fetchall_prepared(name: str, sql: str, params: tuple) -> list[tuple]:
+    """Run ``sql`` (with $1.. placeholders) as a server-side prepared statement.
+
+    For hot queries whose planning costs more than their execution: each pooled
+    connection prepares the statement once and then only executes it.
+    """
+    conn = database.connection()
+    key = (id(conn), conn.info.backend_pid)
+    names = _prepared.setdefault(key, set())
+    if name not in names:
+        database.execute_sql(f"PREPARE {name} AS {sql}")
+        names.add(name)
+    placeholders = ", ".join(["%s"] * len(params))
+    return database.execute_sql(f"EXECUTE {name} ({placeholders})", params).fetchall()
+
+
 def fetchall(sql: str, params: tuple | list = ()) -> list[tuple]:
     return database.execute_sql(sql, params).fetchall()
 
