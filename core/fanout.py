@@ -36,15 +36,15 @@ def fanout_tweet(
     if row[0] >= tl.threshold:
         _observe_lag(tweet_id)
         return 0  # a big account: followers pull it at read time
-    followers = tl.follower_ids(author_id)
+    followers = tl.followers(author_id)
     chunk = deps.settings.fanout_chunk_size
     if len(followers) <= chunk:
-        return _push(deps, tweet_id, author_id, followers)
+        return _push(deps, tweet_id, author_id, [f for f, _ in followers])
     # Split big follower lists so each message stays short and a crash
-    # redoes one chunk, not the whole fan-out.
+    # redoes one chunk, not the whole fan-out. Bounds are follow ids.
     after = 0
     for start in range(0, len(followers), chunk):
-        upto = followers[min(start + chunk, len(followers)) - 1]
+        upto = followers[min(start + chunk, len(followers)) - 1][1]
         send_chunk(tweet_id, author_id, after, upto)
         after = upto
     return 0
@@ -100,13 +100,13 @@ def repush_author(deps: Deps, author_id: int) -> int:
         return 0
     written, after = 0, 0
     while True:
-        chunk = tl.follower_ids(
+        chunk = tl.followers(
             author_id, after=after, limit=deps.settings.fanout_chunk_size
         )
         if not chunk:
             return written
-        written += tl.push_to_followers(chunk, entries)
-        after = chunk[-1]
+        written += tl.push_to_followers([f for f, _ in chunk], entries)
+        after = chunk[-1][1]
 
 
 def purge_user(deps: Deps, user_id: int, follower_ids: list[int]) -> None:

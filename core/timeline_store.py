@@ -86,6 +86,32 @@ local function merge(key, new, cap, limit, ttl, newfloor)
   write(key, floor, parts, n, cap, limit, ttl)
   return 1
 end
+-- the fan-out's case, one new entry: binary search and splice (O(log n)
+-- comparisons and one copy) instead of re-merging the whole timeline
+local function insert_one(key, e, cap, limit)
+  local cur = redis.call('GET', key)
+  if not cur then return 0 end
+  local placeholder = (string.sub(cur, 1, 8) == string.rep('\255', 8))
+  if not placeholder and less(e, 1, cur, 1) then return 1 end  -- below floor
+  local n = (#cur - 8) / 16
+  local lo, hi = 0, n  -- first entry older than e (entries are newest first)
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if less(cur, 9 + mid * 16, e, 1) then hi = mid else lo = mid + 1 end
+  end
+  local id = string.sub(e, 1, 8)
+  if lo > 0 and string.sub(cur, 9 + (lo - 1) * 16, 16 + (lo - 1) * 16) == id then
+    return 1  -- already there
+  end
+  local at = 9 + lo * 16
+  local out = string.sub(cur, 1, at - 1) .. e .. string.sub(cur, at)
+  if n + 1 > limit and not placeholder then
+    local body = string.sub(out, 9, 8 + cap * 16)
+    out = string.sub(body, (cap - 1) * 16 + 1, (cap - 1) * 16 + 8) .. body
+  end
+  redis.call('SET', key, out, 'KEEPTTL')
+  return 1
+end
 """
 
 _PUSH = (
@@ -93,8 +119,13 @@ _PUSH = (
     + r"""
 local cap, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
 local written = 0
+local single = (#ARGV[1] == 16)
 for k = 1, #KEYS do
-  written = written + merge(KEYS[k], ARGV[1], cap, limit, 0, nil)
+  if single then
+    written = written + insert_one(KEYS[k], ARGV[1], cap, limit)
+  else
+    written = written + merge(KEYS[k], ARGV[1], cap, limit, 0, nil)
+  end
 end
 return written
 """
@@ -217,7 +248,7 @@ class TimelineStore:
 
     def push(self, keys: list[str], entries) -> int:
         """Merge entries into every existing key; missing keys are left alone."""
-        blob = pack(sorted(entries, reverse=True))
+        blob = pack(sorted(set(entries), reverse=True))
         written = 0
         for start in range(0, len(keys), self.PUSH_BATCH):
             batch = keys[start : start + self.PUSH_BATCH]

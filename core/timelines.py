@@ -206,20 +206,26 @@ class Timelines:
         )
         return row is not None and row[0] >= self.threshold
 
-    def follower_ids(
+    def followers(
         self,
         author_id: int,
         after: int = 0,
         upto: int = NO_BOUND,
-        limit: int | None = None,
-    ) -> list[int]:
-        rows = db.fetchall(
-            "SELECT follower_id FROM follows WHERE followee_id = %s"
-            " AND follower_id > %s AND follower_id <= %s ORDER BY follower_id"
-            + (" LIMIT %s" if limit else ""),
-            (author_id, after, upto, limit) if limit else (author_id, after, upto),
+        limit: int = 1 << 62,
+    ) -> list[tuple[int, int]]:
+        """(follower id, follow id) pairs in follow-id order, after < id <= upto.
+
+        Slices are by follow id so that the (followee_id, id) index serves
+        each chunk of a big fan-out as one range scan.
+        """
+        return db.fetchall(
+            "SELECT follower_id, id FROM follows WHERE followee_id = %s"
+            " AND id > %s AND id <= %s ORDER BY id LIMIT %s",
+            (author_id, after, upto, limit),
         )
-        return [r[0] for r in rows]
+
+    def follower_ids(self, author_id: int, **bounds) -> list[int]:
+        return [follower for follower, _ in self.followers(author_id, **bounds)]
 
     def push_to_followers(self, follower_ids: list[int], entries) -> int:
         keys = [self.store.home_key(f) for f in follower_ids]

@@ -167,3 +167,25 @@ def test_a_full_800_entry_timeline_fits_in_under_20_kb(deps, clean):
     used = deps.redis.memory_usage(key)
     assert used < 20_000, used  # Mastodon's sorted-set layout: ~97 KB
     print(f"redis bytes per full 800-entry timeline: {used}")
+
+
+def test_single_entry_pushes_match_the_reference_model(deps, clean):
+    # The fan-out's fast path (binary search + splice) against a plain model
+    # of the rules: ids at or above the floor, no duplicates, lazy trim to cap.
+    store = TimelineStore(deps.redis, deps.settings.redis_prefix, cap=20, home_ttl_s=60)
+    for seed in range(3):
+        rng = random.Random(seed)
+        key = store.home_key(1000 + seed)
+        store.rebuild(key, [])
+        floor, model = 0, []
+        for _ in range(400):
+            tweet_id = (1 << 62) + rng.randrange(1 << 10)
+            store.push([key], [(tweet_id, 1)])
+            if tweet_id >= floor and tweet_id not in model:
+                model = sorted([*model, tweet_id], reverse=True)
+                if len(model) > store.cap + store.TRIM_SLACK:
+                    model = model[: store.cap]
+                    floor = model[-1]
+        timeline = store.read([key])[0]
+        assert timeline.floor == floor
+        assert [e[0] for e in timeline.entries()] == model
