@@ -38,6 +38,13 @@ _SQL = (
 _WIDTH = 8  # columns per rendered tweet in a row
 
 
+def render_row(row, liked: bool = False, retweeted: bool = False) -> dict:
+    """A tweet that is not a retweet, from a row of the hydration columns."""
+    tweet = _render(row, 0, 0, viewer=False)
+    tweet.update(liked=liked, retweeted=retweeted)
+    return tweet
+
+
 def _render(row, at: int, flags_at: int, viewer: bool) -> dict:
     tweet = {
         "id": str(row[at]),

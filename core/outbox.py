@@ -40,22 +40,32 @@ REPUSH_AUTHOR = Job("repush_author", TIMELINE_QUEUE)
 PURGE_USER = Job("purge_user", TIMELINE_QUEUE)
 
 
+# An INSERT ... SELECT, so a caller can also append "FROM <cte>" and record
+# the job in the very statement that writes the data (one round trip).
+INSERT_SELECT = (
+    "INSERT INTO outbox (message_id, queue_name, actor_name, args, options)"
+    " SELECT %(ob_message_id)s, %(ob_queue)s, %(ob_actor)s, %(ob_args)s,"
+    " %(ob_options)s"
+)
+
+
+def job_params(job: Job, *args, request_id: str | None = None) -> dict:
+    """Named parameters of INSERT_SELECT for one job."""
+    options = {"request_id": request_id} if request_id else {}
+    return {
+        "ob_message_id": str(uuid.uuid4()),
+        "ob_queue": job.queue_name,
+        "ob_actor": job.actor_name,
+        "ob_args": orjson.dumps(list(args)).decode(),
+        "ob_options": orjson.dumps(options).decode(),
+    }
+
+
 def enqueue(job: Job, *args, request_id: str | None = None) -> str:
     """Record a job in the current transaction; returns its message id."""
-    message_id = str(uuid.uuid4())
-    options = {"request_id": request_id} if request_id else {}
-    db.execute(
-        "INSERT INTO outbox (message_id, queue_name, actor_name, args, options)"
-        " VALUES (%s, %s, %s, %s, %s)",
-        (
-            message_id,
-            job.queue_name,
-            job.actor_name,
-            orjson.dumps(list(args)).decode(),
-            orjson.dumps(options).decode(),
-        ),
-    )
-    return message_id
+    params = job_params(job, *args, request_id=request_id)
+    db.execute(INSERT_SELECT, params)
+    return params["ob_message_id"]
 
 
 def backlog() -> tuple[int, float]:

@@ -11,7 +11,7 @@ import redis
 
 from core import db, hydrate, outbox, validation
 from core.container import Deps
-from core.errors import Forbidden, NotFound, ValidationFailed
+from core.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 
 log = logging.getLogger(__name__)
 
@@ -67,30 +67,62 @@ def create(
     request_hash = hashlib.sha256(orjson.dumps([content, str(reply_to)])).digest()
     tweet_id = deps.ids.next_id()
 
+    params = {
+        "id": tweet_id,
+        "author": author_id,
+        "content": content,
+        "reply": reply_to,
+        **outbox.job_params(
+            outbox.FANOUT_TWEET, tweet_id, author_id, request_id=request_id
+        ),
+    }
+
     def work():
         if idempotency_key is not None:
             seen = _claim_idempotency_key(
                 author_id, idempotency_key, request_hash, tweet_id
             )
             if seen is not None:
-                return seen
-        if reply_to is not None:
-            _tweet_or_404(reply_to)
-        db.execute(
-            "INSERT INTO tweets (id, author_id, content, reply_to_id)"
-            " VALUES (%s, %s, %s, %s)",
-            (tweet_id, author_id, content, reply_to),
-        )
-        outbox.enqueue(outbox.FANOUT_TWEET, tweet_id, author_id, request_id=request_id)
-        return None
+                return seen, None
+        return None, _insert(params)
 
-    replayed = db.in_transaction(work)
+    try:
+        if idempotency_key is None:
+            replayed, row = None, _insert(params)  # one atomic statement
+        else:
+            replayed, row = db.in_transaction(work)
+    except peewee.IntegrityError:
+        raise Unauthorized(
+            "The account no longer exists", code="invalid_token"
+        ) from None
     if replayed is not None:
         return 201, get(replayed, author_id) if _exists(replayed) else {
             "id": str(replayed)
         }
     _after_commit_add(deps, author_id, tweet_id)
-    return 201, get(tweet_id, author_id)
+    return 201, hydrate.render_row(row)
+
+
+# The tweet, its fan-out job and the rendered row in one statement: in
+# autocommit mode one statement is one transaction, and one round trip.
+_CREATE = (
+    "WITH t AS (INSERT INTO tweets (id, author_id, content, reply_to_id)"
+    " SELECT %(id)s, %(author)s, %(content)s, %(reply)s"
+    " WHERE %(reply)s::bigint IS NULL"
+    "  OR EXISTS (SELECT 1 FROM tweets WHERE id = %(reply)s::bigint)"
+    " RETURNING *),"
+    " o AS (" + outbox.INSERT_SELECT + " FROM t)"
+    " SELECT t.id, t.author_id, u.username, t.content, t.created_at,"
+    " t.like_count, t.retweet_count, t.reply_to_id"
+    " FROM t JOIN users u ON u.id = t.author_id"
+)
+
+
+def _insert(params: dict):
+    row = db.fetchone(_CREATE, params)
+    if row is None:  # the WHERE found no such parent
+        raise NotFound("The tweet replied to does not exist", code="tweet_not_found")
+    return row
 
 
 def _exists(tweet_id: int) -> bool:
