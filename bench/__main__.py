@@ -1,0 +1,73 @@
+"""``python -m bench [--quick]``: see bench/README.md."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bench import config, run
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny data set, ~1 minute: checks the harness",
+    )
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--name", help="results/<name>.json (default: the profile)")
+    parser.add_argument(
+        "--python-load", action="store_true", help="use bench.pyload even if wrk exists"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the database, vhost and Redis keys"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also sample the API and worker with py-spy (installed on first use)",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=list(run.PHASES),
+        help="measure only these phases (repeatable)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="experiment: override a service setting, e.g. WEB_THREADS=2",
+    )
+    parser.add_argument(
+        "--gunicorn",
+        action="append",
+        default=[],
+        metavar="OPTION",
+        help="experiment: extra gunicorn option for the API and the no-op alike, "
+        "e.g. --gunicorn=--max-requests=0",
+    )
+    args = parser.parse_args(argv)
+    overrides = []
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isupper():
+            parser.error(f"--set wants NAME=VALUE, got {item!r}")
+        overrides.append((key, value))
+    options = run.Options(
+        seed=args.seed,
+        name=args.name or "",
+        keep=args.keep,
+        use_wrk=not args.python_load,
+        profile_server=args.profile,
+        only=tuple(args.only or ()),
+        overrides=tuple(overrides),
+        gunicorn=tuple(args.gunicorn),
+    )
+    return run.execute(config.QUICK if args.quick else config.FULL, options)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

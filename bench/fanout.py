@@ -1,0 +1,152 @@
+"""Fan-out rate and lag, watched in Redis: commit -> in the last follower's home.
+
+Tweets are posted through the API as a probe author (a pushed account with an
+exact follower count). A small Lua script of the bench's own reports which
+follower home keys still lack the tweet ids; while many are pending only a
+random sample is checked, so the watching costs Redis little.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+
+from bench import meters
+from bench.client import Api
+from bench.world import WORKER_PROCESSES, World
+from core import ids
+from core.timeline_store import pack_ids
+
+_MISSING = r"""
+local want, n = {}, 0
+for p = 1, #ARGV[1], 8 do want[string.sub(ARGV[1], p, p + 7)] = true; n = n + 1 end
+local last = 8 + 16 * tonumber(ARGV[2]) - 1
+local missing = {}
+for k = 1, #KEYS do
+  local head = redis.call('GETRANGE', KEYS[k], 8, last)
+  local found = 0
+  for i = 1, #head, 16 do
+    if want[string.sub(head, i, i + 7)] then found = found + 1 end
+  end
+  if found < n then missing[#missing + 1] = k end
+end
+return missing
+"""
+POLL_S = 0.005
+SAMPLE = 48
+CHECK_BATCH = 2000  # keys per script call: keeps each call short for Redis
+LAG_BUDGET_S = 60.0  # per follower count
+BURST_BUDGET_S = 30.0  # expected length of the fan-out rate burst
+
+
+class Watcher:
+    def __init__(self, world: World):
+        self.world = world
+        self.script = world.store.redis.register_script(_MISSING)
+        self.rng = random.Random(7)
+
+    def keys_of(self, probe: int) -> list[str]:
+        data, store = self.world.data, self.world.store
+        return [store.home_key(data.user_ids[f]) for f in data.followers(probe)]
+
+    def _missing(self, keys: list[str], blob: bytes, scan: int) -> list[str]:
+        out = []
+        for start in range(0, len(keys), CHECK_BATCH):
+            batch = keys[start : start + CHECK_BATCH]
+            out += [batch[i - 1] for i in self.script(keys=batch, args=[blob, scan])]
+        return out
+
+    def wait(self, keys: list[str], tweet_ids: list[int], timeout_s: float) -> float:
+        """Wall time (time.time) by which every key holds every id."""
+        blob, scan = pack_ids(tweet_ids), len(tweet_ids) + 16
+        pending = list(keys)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if len(pending) > SAMPLE * 4:
+                sample = self.rng.sample(pending, SAMPLE)
+                if self._missing(sample, blob, scan):
+                    time.sleep(POLL_S)
+                    continue
+            pending = self._missing(pending, blob, scan)
+            if not pending:
+                return time.time()
+            time.sleep(POLL_S)
+        raise RuntimeError(
+            f"fan-out incomplete after {timeout_s}s: {len(pending)} left"
+        )
+
+
+def burst_size(world: World, one_tweet_s: float) -> int:
+    """The profile's burst, fewer tweets when one takes long (bounded run time)."""
+    return max(3, min(world.profile.fanout_burst, int(BURST_BUDGET_S / one_tweet_s)))
+
+
+def rate(world: World, burst: int) -> dict:
+    """A burst of tweets by the biggest probe: entries per second per process."""
+    probe = world.data.probes[-1]
+    watcher = Watcher(world)
+    keys = watcher.keys_of(probe)
+    worker = world.services["worker"]
+    redis_cpu = meters.redis_server(world.store.redis)
+    api = Api(world.ports["api"])
+    cpu0, redis0 = worker.cpu_seconds(), redis_cpu()
+    try:
+        posted = [
+            api.tweet(world.tokens[probe], f"fan-out burst {k}") for k in range(burst)
+        ]
+    finally:
+        api.close()
+    done = watcher.wait(keys, posted, timeout_s=600)
+    elapsed = done - ids.timestamp_of(posted[0])
+    entries = len(keys) * len(posted)
+    cpu = worker.cpu_seconds() - cpu0
+    redis_used = meters.used(redis0, redis_cpu())
+    return {
+        "rate": entries / elapsed / WORKER_PROCESSES,
+        "entries": entries,
+        "followers": len(keys),
+        "tweets": len(posted),
+        "seconds": round(elapsed, 3),
+        "worker_processes": WORKER_PROCESSES,
+        "worker_cpu_cores": round(cpu / elapsed, 2),
+        "redis_cpu_cores": round(redis_used / elapsed, 2),
+    }
+
+
+def lag(world: World) -> dict[int, dict]:
+    """Commit (the id's timestamp) to the last follower, one tweet at a time.
+
+    Each follower count gets ``lag_samples`` tweets or LAG_BUDGET_S, whichever
+    ends first (a slow fan-out still finishes the run).
+    """
+    watcher = Watcher(world)
+    api = Api(world.ports["api"])
+    out = {}
+    try:
+        for probe in world.data.probes:
+            keys = watcher.keys_of(probe)
+            lags: list[float] = []
+            started = time.monotonic()
+            while len(lags) < world.profile.lag_samples and (
+                time.monotonic() - started < LAG_BUDGET_S or len(lags) < 3
+            ):
+                tweet_id = api.tweet(world.tokens[probe], f"lag probe {len(lags)}")
+                done = watcher.wait(keys, [tweet_id], timeout_s=120)
+                lags.append(done - ids.timestamp_of(tweet_id))
+                time.sleep(0.05)
+            out[len(keys)] = summary(lags)
+    finally:
+        api.close()
+    return out
+
+
+def summary(lags: list[float]) -> dict:
+    ordered = sorted(lags)
+    return {
+        "samples": len(ordered),
+        "p50": round(statistics.median(ordered), 4),
+        # nearest rank: with fewer than 100 samples this is the maximum
+        "p99": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 4),
+        "max": round(ordered[-1], 4),
+    }

@@ -1,0 +1,226 @@
+"""The measured phases: each turns load runs into figures (value, baseline, ratio)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from bench import baselines, fanout, load, reads, world, writes
+from bench.report import Figure
+
+MAX_ERROR_SHARE = 0.01
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def _checked(m: load.Measurement, what: str) -> load.Measurement:
+    """A load run with failed requests measured something else: stop the run."""
+    if m.raw["requests"] == 0 or m.errors > MAX_ERROR_SHARE * m.raw["requests"]:
+        raise RuntimeError(f"{what}: {m.errors} errors in {m.raw['requests']} requests")
+    return m
+
+
+def reads_phase(w: world.World, figures: list[Figure]) -> None:
+    files = reads.request_files(w)
+    log("reads: no-op, home and user timeline rounds")
+    runs = reads.throughput(w, files)
+    for name, ms in runs.items():
+        for m in ms:
+            _checked(m, f"{name} reads")
+    fallbacks = sum(
+        m.counters.get("timeline_postgres_pages_total", 0)
+        + m.counters.get("timeline_rebuilds_total", 0)
+        for name in ("home", "user")
+        for m in runs[name]
+    )
+    if fallbacks:
+        log(f"warning: {fallbacks:.0f} timeline pages came from Postgres, not Redis")
+    noop = reads.best_rate(runs["noop"])
+    details = {name: [m.summary() for m in ms] for name, ms in runs.items()}
+    for key, label in (
+        ("home", "home timeline reads"),
+        ("user", "user timeline reads"),
+    ):
+        figures.append(
+            Figure(
+                key=f"{key}_reads",
+                label=label,
+                unit="req/s",
+                value=reads.best_rate(runs[key]),
+                baseline=noop,
+                baseline_label="no-op route req/s",
+                target="ratio>=",
+                target_value=0.5,
+                details={
+                    "runs": details[key],
+                    "baseline_runs": details["noop"],
+                    "per_core": round(reads.per_core(runs[key]), 1),
+                    "baseline_per_core": round(reads.per_core(runs["noop"]), 1),
+                    "per_core_ratio": round(
+                        reads.per_core(runs[key]) / reads.per_core(runs["noop"]), 4
+                    ),
+                },
+            )
+        )
+    rate = 0.5 * reads.best_rate(runs["home"])
+    log(f"home latency at {rate:.0f} req/s (half the measured maximum)")
+    m = _checked(reads.latency(w, files, rate), "home latency")
+    lat = m.raw["latency_us"]
+    figures.append(
+        Figure(
+            key="home_latency",
+            label="home read latency p99 (at 50% of max)",
+            unit="ms",
+            value=lat["p99"] / 1000,
+            baseline=lat["p50"] / 1000,
+            baseline_label="ms p50",
+            target="ratio<=",
+            target_value=4,
+            details=m.summary(),
+        )
+    )
+
+
+def writes_phase(w: world.World, figures: list[Figure]) -> None:
+    log("baseline: argon2id hashes on one core")
+    hashes = baselines.hash_rate(w.settings, w.profile.hash_s)
+    log("logins")
+    m = _checked(writes.logins(w), "logins")
+    s = w.settings
+    figures.append(
+        Figure(
+            key="logins",
+            label="logins",
+            unit="/s",
+            value=m.rate,
+            baseline=hashes["rate"],
+            baseline_label="argon2id hashes/s on one core",
+            details={
+                **m.summary(),
+                "argon2id": {
+                    "memory_kib": s.argon2_memory_kib,
+                    "time_cost": s.argon2_time_cost,
+                    "parallelism": s.argon2_parallelism,
+                    "meets_owasp": baselines.owasp_ok(s),
+                },
+                "baseline": hashes,
+            },
+        )
+    )
+    # commit latency swings with the neighbours' disk use: bracket the creates
+    log("baseline: single-row INSERTs from one connection")
+    before = baselines.insert_rate(s.database_dsn, w.profile.insert_s / 2)
+    log("tweet creates")
+    m = _checked(writes.creates(w), "tweet creates")
+    drained = writes.drain(w)
+    log(f"workers drained the creates in {drained['seconds']}s")
+    # the API's own share: the same load with the worker stopped (the outbox
+    # fills up and is relayed once it resumes)
+    log("tweet creates with the worker paused")
+    with w.services["worker"].paused():
+        alone = _checked(writes.creates(w), "tweet creates, worker paused")
+    writes.drain(w)
+    log("baseline: single-row INSERTs again")
+    after = baselines.insert_rate(s.database_dsn, w.profile.insert_s / 2)
+    inserts = {
+        "rate": statistics.fmean([before["rate"], after["rate"]]),
+        "before": before,
+        "after": after,
+    }
+    figures.append(
+        Figure(
+            key="tweet_creates",
+            label="tweet creates (commit + outbox)",
+            unit="/s",
+            value=m.rate,
+            baseline=inserts["rate"],
+            baseline_label="INSERTs/s, one connection",
+            target="ratio>=",
+            target_value=0.3,
+            details={
+                **m.summary(),
+                "baseline": inserts,
+                "drain": drained,
+                "worker_paused": alone.summary(),
+            },
+        )
+    )
+    if drained["dead_letters"]:
+        raise RuntimeError(f"{drained['dead_letters']} jobs were dead-lettered")
+
+
+def fanout_phase(w: world.World, figures: list[Figure]) -> None:
+    log("fan-out lag")
+    lags = fanout.lag(w)
+    for key, (followers, lag) in zip(
+        ("s", "m", "l"), sorted(lags.items()), strict=True
+    ):
+        biggest = key == "l"
+        figures.append(
+            Figure(
+                key=f"fanout_lag_{key}",
+                label=f"fan-out lag p99, {followers} followers",
+                unit="s",
+                value=lag["p99"],
+                target="value<=" if biggest else "",
+                target_value=1.0 if biggest else None,
+                details=lag,
+            )
+        )
+    log("baseline: redis-benchmark ZADD -P 16 into 10k keys")
+    zadd = baselines.zadd_rate(w.names, w.profile.zadd_requests)
+    burst = fanout.burst_size(w, max(lag["p50"] for lag in lags.values()))
+    log(f"fan-out rate ({burst} tweets)")
+    rate = fanout.rate(w, burst)
+    figures.append(
+        Figure(
+            key="fanout_rate",
+            label=f"fan-out entries/s per process ({rate['followers']} followers)",
+            unit="/s",
+            value=rate["rate"],
+            baseline=zadd["rate"],
+            baseline_label="ZADD/s, redis-benchmark -P 16",
+            target="ratio>=",
+            target_value=0.7,
+            details={**rate, "baseline": zadd},
+        )
+    )
+
+
+def redis_phase(w: world.World, figures: list[Figure]) -> None:
+    cap = w.settings.timeline_cap
+    client, store = w.store.redis, w.store
+    sizes = []
+    for u in w.readers[:200]:
+        key = store.home_key(w.data.user_ids[u])
+        if client.strlen(key) == 8 + 16 * cap:
+            sizes.append(client.memory_usage(key, samples=0))
+    if not sizes:
+        raise RuntimeError("no full home timeline to measure")
+    figures.append(
+        Figure(
+            key="redis_bytes",
+            label=f"Redis bytes per full home timeline ({cap} entries)",
+            unit="B",
+            value=statistics.fmean(sizes),
+            baseline=8 * cap,
+            baseline_label="B (8 x cap, raw ids)",
+            target="ratio<=",
+            target_value=2.5,
+            details={"keys_measured": len(sizes), "strlen": 8 + 16 * cap},
+        )
+    )
+
+
+# name -> (measure, figure keys), in run order
+PHASES = {
+    "redis": (redis_phase, ["redis_bytes"]),
+    "reads": (reads_phase, ["home_reads", "user_reads", "home_latency"]),
+    "writes": (writes_phase, ["logins", "tweet_creates"]),
+    "fanout": (
+        fanout_phase,
+        ["fanout_lag_s", "fanout_lag_m", "fanout_lag_l", "fanout_rate"],
+    ),
+}
