@@ -21,8 +21,11 @@ logconfig_dict = logs.dict_config(_settings.log_level)  # gunicorn's own lines t
 # The control socket would live under $HOME, which is read-only in the
 # cluster (read-only root filesystem) and unused by us.
 control_socket_disable = True
-max_requests = 20000
-max_requests_jitter = 2000
+# Recycling workers every few thousand requests cost more than it saved: at
+# bench rates it restarted a worker every 14-80 s, piling kept-alive clients on
+# the survivor and emptying its caches (bench/README.md). Rarely, as a guard.
+max_requests = 1_000_000
+max_requests_jitter = 100_000
 
 
 def on_starting(server):

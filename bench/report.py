@@ -85,7 +85,23 @@ def notes(figures: list[Figure]) -> str:
                 f"{f.label}: {d['per_core']} req per CPU-second vs no-op "
                 f"{d['baseline_per_core']} -> ratio {d['per_core_ratio']}"
             )
+    generator = _max_generator([f.details for f in figures])
+    if generator is not None:
+        lines.append(f"load generator's own CPU: at most {generator} cores in any run")
     return "\n".join(lines)
+
+
+def _max_generator(node) -> float | None:
+    """The highest ``cpu_cores.generator`` anywhere in the figures' details."""
+    found = []
+    if isinstance(node, dict):
+        cores = node.get("cpu_cores")
+        if isinstance(cores, dict) and "generator" in cores:
+            found.append(cores["generator"])
+        found += [v for v in map(_max_generator, node.values()) if v is not None]
+    elif isinstance(node, list):
+        found += [v for v in map(_max_generator, node) if v is not None]
+    return max(found) if found else None
 
 
 def write(name: str, document: dict) -> Path:
