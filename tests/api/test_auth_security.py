@@ -65,6 +65,12 @@ def refused(client, token: str, via_cookie: bool = False) -> bool:
     return True
 
 
+def refresh_status(client, refresh_token: str) -> int:
+    return client.simulate_post(
+        "/auth/refresh-token", json={"refresh_token": refresh_token}
+    ).status_code
+
+
 def test_a_valid_token_works_in_header_and_cookie(client, account):
     _, pair = account
     assert not refused(client, pair["access_token"])
@@ -177,12 +183,7 @@ def test_refresh_rotates_and_reuse_revokes_the_family(client, account):
     assert again.status_code == 401 and again.json["code"] == "token_reused"
     assert refused(client, new["access_token"])
     assert refused(client, pair["access_token"])
-    assert (
-        client.simulate_post(
-            "/auth/refresh-token", json={"refresh_token": new["refresh_token"]}
-        ).status_code
-        == 401
-    )
+    assert refresh_status(client, new["refresh_token"]) == 401
 
 
 def test_refresh_from_cookie(client, account):
@@ -198,12 +199,7 @@ def test_logout_stops_access_and_refresh_at_once(client, account):
     r = client.simulate_post("/auth/logout", headers=auth_header(pair["access_token"]))
     assert r.status_code == 204
     assert refused(client, pair["access_token"])
-    assert (
-        client.simulate_post(
-            "/auth/refresh-token", json={"refresh_token": pair["refresh_token"]}
-        ).status_code
-        == 401
-    )
+    assert refresh_status(client, pair["refresh_token"]) == 401
 
 
 def test_revocations_survive_a_redis_flush(client, account, deps):
@@ -224,12 +220,7 @@ def test_deleted_users_tokens_are_refused(client, account):
         == 204
     )
     assert refused(client, pair["access_token"])
-    assert (
-        client.simulate_post(
-            "/auth/refresh-token", json={"refresh_token": pair["refresh_token"]}
-        ).status_code
-        == 401
-    )
+    assert refresh_status(client, pair["refresh_token"]) == 401
 
 
 def test_login_failure_does_not_reveal_whether_the_user_exists(client, account):
@@ -253,12 +244,7 @@ def test_password_change_ends_other_sessions_but_not_this_one(client, account):
     )
     assert r.status_code == 200, r.text
     assert refused(client, elsewhere["access_token"])
-    assert (
-        client.simulate_post(
-            "/auth/refresh-token", json={"refresh_token": elsewhere["refresh_token"]}
-        ).status_code
-        == 401
-    )
+    assert refresh_status(client, elsewhere["refresh_token"]) == 401
     assert not refused(client, here["access_token"])
     assert login(client, "victim", "brand-new-pass")["access_token"]
 

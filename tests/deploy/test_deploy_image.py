@@ -9,16 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-
-def instructions(dockerfile: Path) -> list[tuple[str, str]]:
-    text = dockerfile.read_text().replace("\\\n", " ")
-    out = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            word, _, rest = line.partition(" ")
-            out.append((word.upper(), rest.strip()))
-    return out
+from tests.deploy.dockerfile import instructions
 
 
 def test_hadolint_passes(k8s):

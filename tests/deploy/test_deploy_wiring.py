@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.deploy import dockerfile
+
 # Variables that only some processes get, or only in some configurations.
 API_ONLY = {"JWT_PRIVATE_KEY_PATH"}
 METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # an emptyDir in API and worker pods
@@ -486,21 +488,10 @@ def test_schema_knows_exactly_the_actor_queues(k8s):
     assert set(enum["enum"]) == actor_queues
 
 
-def dockerfile_instructions(k8s) -> list[tuple[str, str]]:
-    text = (k8s.root / "Dockerfile").read_text().replace("\\\n", " ")
-    out = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            word, _, rest = line.partition(" ")
-            out.append((word.upper(), rest.strip()))
-    return out
-
-
 def test_api_image_command_port_and_user_match_the_dockerfile(helm, k8s):
     import gunicorn.config
 
-    instructions = dockerfile_instructions(k8s)
+    instructions = dockerfile.instructions(k8s.root / "Dockerfile")
     final_stage = instructions[
         max(i for i, (word, _) in enumerate(instructions) if word == "FROM") :
     ]
