@@ -21,10 +21,17 @@ from core.timeline_store import pack_ids
 _MISSING = r"""
 local want, n = {}, 0
 for p = 1, #ARGV[1], 8 do want[string.sub(ARGV[1], p, p + 7)] = true; n = n + 1 end
-local last = 8 + 16 * tonumber(ARGV[2]) - 1
 local missing = {}
 for k = 1, #KEYS do
-  local head = redis.call('GETRANGE', KEYS[k], 8, last)
+  -- skip the header and the free slots (core.timeline_store's layout)
+  local h = redis.call('GETRANGE', KEYS[k], 0, 15)
+  local start = 16
+  if #h == 16 then
+    local _, free = struct.unpack('>I4>I4', h, 9)
+    start = 16 + free * 16
+  end
+  local head = redis.call('GETRANGE', KEYS[k], start,
+                          start + 16 * tonumber(ARGV[2]) - 1)
   local found = 0
   for i = 1, #head, 16 do
     if want[string.sub(head, i, i + 7)] then found = found + 1 end

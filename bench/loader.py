@@ -181,7 +181,7 @@ def timeline_blobs(data: Dataset, cap: int) -> tuple[list[bytes], list[bytes]]:
         # the newest cap entries, floored at the last one if more exist
         floor = newest_first[cap - 1] if len(newest_first) > cap else 0
         body = b"".join(map(packed.__getitem__, newest_first[:cap]))
-        return timeline_store.pack_ids([floor]) + body
+        return timeline_store.encode(floor, body, free=timeline_store.slack_for(cap))
 
     homes = []
     for u, fs in enumerate(data.followees):

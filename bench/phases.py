@@ -192,11 +192,13 @@ def fanout_phase(w: world.World, figures: list[Figure]) -> None:
 def redis_phase(w: world.World, figures: list[Figure]) -> None:
     cap = w.settings.timeline_cap
     client, store = w.store.redis, w.store
-    sizes = []
+    sizes, lengths = [], []
     for u in w.readers[:200]:
         key = store.home_key(w.data.user_ids[u])
-        if client.strlen(key) == 8 + 16 * cap:
+        timeline = store.read([key])[0]
+        if timeline is not None and len(timeline) == cap:
             sizes.append(client.memory_usage(key, samples=0))
+            lengths.append(len(timeline.raw))
     if not sizes:
         raise RuntimeError("no full home timeline to measure")
     figures.append(
@@ -209,7 +211,7 @@ def redis_phase(w: world.World, figures: list[Figure]) -> None:
             baseline_label="B (8 x cap, raw ids)",
             target="ratio<=",
             target_value=2.5,
-            details={"keys_measured": len(sizes), "strlen": 8 + 16 * cap},
+            details={"keys_measured": len(sizes), "strlen": max(lengths)},
         )
     )
 

@@ -1,7 +1,11 @@
 """Timelines in Redis as packed strings: compact, exactly ordered, idempotent.
 
-A timeline key holds an 8-byte header (the *floor*) followed by 16-byte entries
-``tweet id | author id`` (both unsigned big-endian), newest first, no duplicates.
+A timeline key holds a 16-byte header (the *floor*, then the number F of free
+slots), F free 16-byte slots, then 16-byte entries ``tweet id | author id``
+(both unsigned big-endian), newest first, no duplicates. A tweet newer than the
+newest entry -- nearly every fan-out write -- fills the last free slot in place
+(SETRANGE: no copy of the key); only out-of-order writes, and the write that
+finds no free slot, rewrite the key, trimming it and reserving free slots again.
 The key is authoritative for every id >= floor: older tweets are read from
 Postgres. A floor of 2^64-1 marks a placeholder set before a rebuild, so pushes
 that race with the rebuild land in it instead of being lost.
@@ -21,11 +25,12 @@ import struct
 from bisect import bisect_left
 from dataclasses import dataclass
 
-HEADER = 8
+HEADER = 16
 ENTRY = 16
 PLACEHOLDER_FLOOR = (1 << 64) - 1
 _PACK = struct.Struct(">QQ")
 _FLOOR = struct.Struct(">Q")
+_HEAD = struct.Struct(">QQ")  # floor, free slots
 
 # Shared Lua: parse, merge and write back one key. Ids are compared as two
 # 32-bit halves because Lua numbers are doubles (exact only up to 2^53) and
@@ -37,30 +42,35 @@ local function less(a, pa, b, pb)
   if ah ~= bh then return ah < bh end
   return al < bl
 end
-local function write(key, floor, parts, n, cap, limit, ttl)
+local function first_entry(cur)  -- 1-based position of the newest entry
+  local _, free = struct.unpack('>I4>I4', cur, 9)
+  return 17 + free * 16
+end
+local function write(key, floor, parts, n, cap, limit, ttl, slack)
   if n > limit then
     n = cap
     floor = string.sub(parts[n], 1, 8)
   end
-  local body = table.concat(parts, '', 1, n)
+  local value = floor .. struct.pack('>I4>I4', 0, slack)
+    .. string.rep('\0', slack * 16) .. table.concat(parts, '', 1, n)
   if ttl > 0 then
-    redis.call('SET', key, floor .. body, 'EX', ttl)
+    redis.call('SET', key, value, 'EX', ttl)
   else
-    redis.call('SET', key, floor .. body, 'KEEPTTL')
+    redis.call('SET', key, value, 'KEEPTTL')
   end
 end
 -- merge sorted-desc entry blob `new` into key; returns 1 if the key existed
-local function merge(key, new, cap, limit, ttl, newfloor)
+local function merge(key, new, cap, limit, ttl, newfloor, slack)
   local cur = redis.call('GET', key)
   if not cur then
     if newfloor == nil then return 0 end
-    cur = newfloor
+    cur = newfloor .. string.rep('\0', 8)
   end
   local floor = newfloor or string.sub(cur, 1, 8)
   -- a placeholder keeps every push until the rebuild sets the real floor
   local keepall = (floor == string.rep('\255', 8))
   local parts, n = {}, 0
-  local i, j = 9, 1
+  local i, j = first_entry(cur), 1
   local ci, nj = #cur, #new
   while i <= ci or j <= nj do
     local take
@@ -83,48 +93,43 @@ local function merge(key, new, cap, limit, ttl, newfloor)
       parts[n] = e
     end
   end
-  write(key, floor, parts, n, cap, limit, ttl)
+  write(key, floor, parts, n, cap, limit, ttl, slack)
   return 1
 end
--- the fan-out's case, one new entry: binary search and splice (O(log n)
--- comparisons and one copy) instead of re-merging the whole timeline
-local function insert_one(key, e, cap, limit)
-  local cur = redis.call('GET', key)
-  if not cur then return 0 end
-  local placeholder = (string.sub(cur, 1, 8) == string.rep('\255', 8))
-  if not placeholder and less(e, 1, cur, 1) then return 1 end  -- below floor
-  local n = (#cur - 8) / 16
-  local lo, hi = 0, n  -- first entry older than e (entries are newest first)
-  while lo < hi do
-    local mid = math.floor((lo + hi) / 2)
-    if less(cur, 9 + mid * 16, e, 1) then hi = mid else lo = mid + 1 end
+-- the fan-out's case: one entry newer than the newest fills the last free
+-- slot in place; anything else goes through merge (which re-reserves slots)
+local function insert_one(key, e, cap, limit, slack)
+  local head = redis.call('GETRANGE', key, 0, 15)
+  if head == '' then return 0 end
+  local placeholder = (string.sub(head, 1, 8) == string.rep('\255', 8))
+  if not placeholder and less(e, 1, head, 1) then return 1 end  -- below floor
+  local _, free = struct.unpack('>I4>I4', head, 9)
+  if free > 0 and not placeholder then
+    local at = 16 + free * 16  -- 0-based offset of the newest entry
+    local count = (redis.call('STRLEN', key) - at) / 16
+    local newest = redis.call('GETRANGE', key, at, at + 7)
+    if newest == string.sub(e, 1, 8) then return 1 end  -- already there
+    if count < limit and (newest == '' or less(newest, 1, e, 1)) then
+      redis.call('SETRANGE', key, at - 16, e)
+      redis.call('SETRANGE', key, 8, struct.pack('>I4>I4', 0, free - 1))
+      return 1
+    end
   end
-  local id = string.sub(e, 1, 8)
-  if lo > 0 and string.sub(cur, 9 + (lo - 1) * 16, 16 + (lo - 1) * 16) == id then
-    return 1  -- already there
-  end
-  local at = 9 + lo * 16
-  local out = string.sub(cur, 1, at - 1) .. e .. string.sub(cur, at)
-  if n + 1 > limit and not placeholder then
-    local body = string.sub(out, 9, 8 + cap * 16)
-    out = string.sub(body, (cap - 1) * 16 + 1, (cap - 1) * 16 + 8) .. body
-  end
-  redis.call('SET', key, out, 'KEEPTTL')
-  return 1
+  return merge(key, e, cap, limit, 0, nil, slack)
 end
 """
 
 _PUSH = (
     _LUA_LIB
     + r"""
-local cap, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
+local cap, limit, slack = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local written = 0
 local single = (#ARGV[1] == 16)
 for k = 1, #KEYS do
   if single then
-    written = written + insert_one(KEYS[k], ARGV[1], cap, limit)
+    written = written + insert_one(KEYS[k], ARGV[1], cap, limit, slack)
   else
-    written = written + merge(KEYS[k], ARGV[1], cap, limit, 0, nil)
+    written = written + merge(KEYS[k], ARGV[1], cap, limit, 0, nil, slack)
   end
 end
 return written
@@ -135,7 +140,7 @@ _REBUILD = (
     _LUA_LIB
     + r"""
 return merge(KEYS[1], ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[3]),
-             tonumber(ARGV[4]), ARGV[2])
+             tonumber(ARGV[4]), ARGV[2], tonumber(ARGV[5]))
 """
 )
 
@@ -149,7 +154,9 @@ for k = 1, #KEYS do
   local cur = redis.call('GET', KEYS[k])
   if cur then
     local parts, n, removed = {}, 0, 0
-    for i = 9, #cur, 16 do
+    local _, free = struct.unpack('>I4>I4', cur, 9)
+    local start = 17 + free * 16
+    for i = start, #cur, 16 do
       if drop[string.sub(cur, i + offset, i + offset + 7)] then
         removed = removed + 1
       else
@@ -158,7 +165,7 @@ for k = 1, #KEYS do
       end
     end
     if removed > 0 then
-      local kept = string.sub(cur, 1, 8) .. table.concat(parts)
+      local kept = string.sub(cur, 1, start - 1) .. table.concat(parts)
       redis.call('SET', KEYS[k], kept, 'KEEPTTL')
       changed = changed + 1
     end
@@ -174,12 +181,13 @@ class Timeline:
 
     floor: int
     raw: bytes
+    start: int = HEADER  # byte offset of the newest entry (after the free slots)
 
     def __len__(self) -> int:
-        return (len(self.raw) - HEADER) // ENTRY
+        return (len(self.raw) - self.start) // ENTRY
 
     def entry(self, index: int) -> tuple[int, int]:
-        return _PACK.unpack_from(self.raw, HEADER + index * ENTRY)
+        return _PACK.unpack_from(self.raw, self.start + index * ENTRY)
 
     def ids_below(self, before: int | None) -> int:
         """Index of the first entry with id < ``before`` (entries are newest first)."""
@@ -210,21 +218,38 @@ def pack_ids(values) -> bytes:
 def decode(raw: bytes | None) -> Timeline | None:
     if raw is None or len(raw) < HEADER:
         return None
-    return Timeline(_FLOOR.unpack_from(raw)[0], raw)
+    floor, free = _HEAD.unpack_from(raw)
+    return Timeline(floor, raw, HEADER + free * ENTRY)
+
+
+def encode(floor: int, entries_blob: bytes, free: int = 0) -> bytes:
+    """A key's bytes: header, ``free`` empty slots, packed entries (newest first)."""
+    return _HEAD.pack(floor, free) + bytes(free * ENTRY) + entries_blob
+
+
+PLACEHOLDER = encode(PLACEHOLDER_FLOOR, b"")
+
+
+def slack_for(cap: int) -> int:
+    """How far a timeline may grow past ``cap`` before it is trimmed.
+
+    Trimming on every insert halves fan-out speed, so keys are trimmed lazily;
+    as many free slots are reserved at each rewrite, so that the next inserts
+    write in place. 32 for the default cap (800): 4% more bytes.
+    """
+    return max(4, min(32, cap // 16))
 
 
 class TimelineStore:
     """Home (``home:<user>``) and user (``utl:<user>``) timeline keys in Redis."""
 
-    # Let a timeline grow this far past the cap before trimming it: trimming
-    # on every insert halves fan-out speed.
-    TRIM_SLACK = 64
     PUSH_BATCH = 128  # keys per Lua call during fan-out
 
     def __init__(self, redis_client, prefix: str, cap: int, home_ttl_s: int):
         self.redis = redis_client
         self.prefix = prefix
         self.cap = cap
+        self.TRIM_SLACK = slack_for(cap)
         self.home_ttl_s = home_ttl_s
         self._push = redis_client.register_script(_PUSH)
         self._rebuild = redis_client.register_script(_REBUILD)
@@ -253,13 +278,14 @@ class TimelineStore:
         for start in range(0, len(keys), self.PUSH_BATCH):
             batch = keys[start : start + self.PUSH_BATCH]
             written += self._push(
-                keys=batch, args=[blob, self.cap, self.cap + self.TRIM_SLACK]
+                keys=batch,
+                args=[blob, self.cap, self.cap + self.TRIM_SLACK, self.TRIM_SLACK],
             )
         return written
 
     def place_holder(self, key: str) -> None:
         """Claim a missing key before snapshotting Postgres (see module doc)."""
-        self.redis.set(key, _FLOOR.pack(PLACEHOLDER_FLOOR), nx=True, ex=self.home_ttl_s)
+        self.redis.set(key, PLACEHOLDER, nx=True, ex=self.home_ttl_s)
 
     def rebuild(self, key: str, entries) -> None:
         """Store a Postgres snapshot: the newest ``cap + 1`` entries, newest first."""
@@ -271,7 +297,13 @@ class TimelineStore:
             floor = entries[-1][0]
         self._rebuild(
             keys=[key],
-            args=[pack(entries), _FLOOR.pack(floor), self.cap, self.home_ttl_s],
+            args=[
+                pack(entries),
+                _FLOOR.pack(floor),
+                self.cap,
+                self.home_ttl_s,
+                self.TRIM_SLACK,
+            ],
         )
 
     def remove_ids(self, keys: list[str], tweet_ids) -> int:

@@ -18,7 +18,13 @@ import redis
 
 from core import db, hydrate, metrics
 from core.errors import BadRequest
-from core.timeline_store import PLACEHOLDER_FLOOR, Timeline, TimelineStore
+from core.timeline_store import (
+    PLACEHOLDER,
+    PLACEHOLDER_FLOOR,
+    Timeline,
+    TimelineStore,
+    decode,
+)
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +181,7 @@ class Timelines:
         self.rebuild(key, user_id, kind)
         rebuilt = self.store.read([key])[0]
         if rebuilt is None:  # evicted at once: serve this read from Postgres
-            return Timeline(PLACEHOLDER_FLOOR, b"\xff" * 8)
+            return decode(PLACEHOLDER)
         return rebuilt
 
     def rebuild(self, key: str, user_id: int, kind: str) -> None:
