@@ -96,9 +96,9 @@ def create(
             "The account no longer exists", code="invalid_token"
         ) from None
     if replayed is not None:
-        return 201, get(replayed, author_id) if _exists(replayed) else {
-            "id": str(replayed)
-        }
+        # the first tweet may have been deleted since: then only its id remains
+        first = hydrate.load([replayed], author_id).get(replayed)
+        return 201, first or {"id": str(replayed)}
     _after_commit_add(deps, author_id, tweet_id)
     return 201, hydrate.render_row(row)
 
@@ -123,10 +123,6 @@ def _insert(params: dict):
     if row is None:  # the WHERE found no such parent
         raise NotFound("The tweet replied to does not exist", code="tweet_not_found")
     return row
-
-
-def _exists(tweet_id: int) -> bool:
-    return db.fetchone("SELECT 1 FROM tweets WHERE id = %s", (tweet_id,)) is not None
 
 
 def _claim_idempotency_key(author_id, key, request_hash, tweet_id) -> int | None:
