@@ -10,6 +10,7 @@ from core.cursors import CursorCodec
 from core.db import init_database
 from core.ids import IdGenerator, NodeLease
 from core.passwords import Passwords
+from core.read_cache import ReadCache
 from core.redis_client import make_redis
 from core.revocation import Denylist
 from core.settings import Settings
@@ -51,5 +52,9 @@ def build(settings: Settings, signing: bool = True, tokens: bool = True) -> Deps
         tokens=TokenCodec.from_settings(settings, signing=signing) if tokens else None,
         denylist=Denylist(client, settings.redis_prefix),
         cursors=CursorCodec(settings.cursor_secret),
-        timelines=Timelines(store, settings.fanout_threshold),
+        timelines=Timelines(
+            store,
+            settings.fanout_threshold,
+            ReadCache(client, settings.redis_prefix, settings.fanout_threshold),
+        ),
     )

@@ -40,6 +40,12 @@ PULL_MERGES = Counter(
 TIMELINE_REBUILDS = Counter(
     "timeline_rebuilds_total", "Timelines rebuilt from Postgres", ["kind"]
 )
+CACHE_MISSES = Counter(
+    "read_cache_misses_total", "Tweets on timeline pages hydrated from Postgres"
+)
+CACHE_SOCIAL_LOADS = Counter(
+    "read_cache_social_loads_total", "Readers' social hashes loaded from Postgres"
+)
 POSTGRES_PAGES = Counter(
     "timeline_postgres_pages_total",
     "Timeline pages (partly) served from Postgres",

@@ -2,10 +2,12 @@
 
 Authors below FANOUT_THRESHOLD followers are pushed into their followers' home
 keys by the workers; bigger authors are pulled from their user-timeline keys at
-read time and merged by id. Every read re-checks what it shows against Postgres
-(the tweet still exists, the author is still followed), so deletes and unfollows
-are invisible on the very next read even before the clean-up jobs run. Pages that
-reach below what Redis holds, and reads while Redis is down, come from Postgres.
+read time and merged by id. Every read re-checks what it shows (the tweet still
+exists, the author is still followed) -- against the read cache (core.read_cache,
+which writers correct right after their commit) or, for whatever it lacks, against
+Postgres -- so deletes and unfollows are invisible on the very next read even
+before the clean-up jobs run. Pages that reach below what Redis holds, and reads
+while Redis is down, come from Postgres.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import redis
 
 from core import db, hydrate, metrics
 from core.errors import BadRequest
+from core.read_cache import ReadCache
 from core.timeline_store import (
     PLACEHOLDER,
     PLACEHOLDER_FLOOR,
@@ -45,9 +48,15 @@ NO_BOUND = (1 << 63) - 1
 
 
 class Timelines:
-    def __init__(self, store: TimelineStore, fanout_threshold: int):
+    def __init__(
+        self,
+        store: TimelineStore,
+        fanout_threshold: int,
+        cache: ReadCache | None = None,
+    ):
         self.store = store
         self.threshold = fanout_threshold
+        self.cache = cache  # None: every read checks Postgres (workers, tools)
 
     # ---------------------------------------------------------------- reads
     def home_page(
@@ -98,12 +107,20 @@ class Timelines:
 
     def _home_sources(self, user_id: int) -> tuple[list[Timeline], int]:
         """The reader's home key and the user keys of pulled authors, one round trip."""
-        wanted = [(self.store.home_key(user_id), user_id, HOME)] + [
-            (self.store.user_key(a), a, USER) for a in self.pulled_authors(user_id)
+        home = self.store.home_key(user_id)
+        cached = None
+        if self.cache is not None:
+            cached = self.cache.home_sources(user_id, home, self.store.home_ttl_s)
+        if cached is not None:
+            pulled, raws = cached
+            found = [decode(raw) for raw in raws]
+        else:
+            pulled = self.pulled_authors(user_id)
+        wanted = [(home, user_id, HOME)] + [
+            (self.store.user_key(a), a, USER) for a in pulled
         ]
-        found = self.store.read(
-            [key for key, _, _ in wanted], touch=self.store.home_key(user_id)
-        )
+        if cached is None:
+            found = self.store.read([key for key, _, _ in wanted], touch=home)
         sources = [
             self._ensure(key, owner, kind, timeline)
             for (key, owner, kind), timeline in zip(wanted, found, strict=True)
@@ -152,7 +169,14 @@ class Timelines:
     def _visible(self, user_id, batch, viewer_id, check_follow) -> list[dict]:
         """The batch's entries that are still live (and still followed)."""
         reader = user_id if check_follow else None
-        tweets = hydrate.load([tweet_id for tweet_id, _ in batch], viewer_id, reader)
+        ids = [tweet_id for tweet_id, _ in batch]
+        if self.cache is not None:
+            try:
+                tweets = self.cache.render(ids, viewer_id, reader)
+            except redis.RedisError:
+                tweets = hydrate.load(ids, viewer_id, reader)
+        else:
+            tweets = hydrate.load(ids, viewer_id, reader)
         return [tweets[tweet_id] for tweet_id, _ in batch if tweet_id in tweets]
 
     def _oracle_page(self, sql, user_id, before, offset, limit, viewer_id):

@@ -33,15 +33,29 @@ def follow(deps: Deps, user_id: int, username: str, request_id=None) -> bool:
             " ON CONFLICT DO NOTHING RETURNING 1",
             (user_id, target, deps.ids.next_id()),
         )
-        if inserted:
-            # Push-path authors' recent tweets are copied into the new
-            # follower's home; pulled authors are merged at read time anyway.
-            outbox.enqueue(
-                outbox.BACKFILL_FOLLOW, user_id, target, request_id=request_id
-            )
+        if not inserted:
+            return False
+        # Push-path authors' recent tweets are copied into the new
+        # follower's home; pulled authors are merged at read time anyway.
+        outbox.enqueue(outbox.BACKFILL_FOLLOW, user_id, target, request_id=request_id)
+        return _follower_count(target) == deps.settings.fanout_threshold
 
-    db.in_transaction(work)
+    crossed = db.in_transaction(work)
+    _after_commit(deps, user_id, crossed)
     return True
+
+
+def _follower_count(user_id: int) -> int:
+    # Our trigger holds the author's row lock, so this count is exact and
+    # exactly one follow or unfollow sees the author cross the threshold.
+    return db.fetchone("SELECT follower_count FROM users WHERE id = %s", (user_id,))[0]
+
+
+def _after_commit(deps: Deps, user_id: int, crossed: bool) -> None:
+    cache = deps.timelines.cache
+    cache.social_changed(user_id)
+    if crossed:
+        cache.threshold_crossed()
 
 
 def unfollow(deps: Deps, user_id: int, username: str, request_id=None) -> bool:
@@ -54,18 +68,16 @@ def unfollow(deps: Deps, user_id: int, username: str, request_id=None) -> bool:
             (user_id, target),
         )
         if not removed:
-            return
-        # Our trigger holds the author's row lock, so this count is exact and
-        # exactly one unfollow sees the author drop below the threshold.
-        (count,) = db.fetchone(
-            "SELECT follower_count FROM users WHERE id = %s", (target,)
-        )
-        if count == deps.settings.fanout_threshold - 1:
-            # Their tweets are pushed again from now on: copy the recent ones
-            # into every follower's home (pulled ones were never pushed).
-            outbox.enqueue(outbox.REPUSH_AUTHOR, target, request_id=request_id)
+            return False
+        if _follower_count(target) != deps.settings.fanout_threshold - 1:
+            return False
+        # Their tweets are pushed again from now on: copy the recent ones
+        # into every follower's home (pulled ones were never pushed).
+        outbox.enqueue(outbox.REPUSH_AUTHOR, target, request_id=request_id)
+        return True
 
-    db.in_transaction(work)
+    crossed = db.in_transaction(work)
+    _after_commit(deps, user_id, crossed)
     store = deps.timelines.store
     try:
         store.remove_authors([store.home_key(user_id)], [target])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 
@@ -161,7 +162,7 @@ def delete(deps: Deps, user_id: int, tweet_id: int | None, request_id=None) -> N
     """Delete a tweet (author only); its retweets go with it, replies stay."""
 
     def work():
-        _, author_id, _ = _tweet_or_404(tweet_id, for_update=True)
+        _, author_id, original = _tweet_or_404(tweet_id, for_update=True)
         if author_id != user_id:
             raise Forbidden("Only the author can delete a tweet", code="not_author")
         gone = db.fetchall(
@@ -170,13 +171,18 @@ def delete(deps: Deps, user_id: int, tweet_id: int | None, request_id=None) -> N
         db.execute("DELETE FROM tweets WHERE id = %s", (tweet_id,))
         entries = [[tweet_id, author_id]] + [list(r) for r in gone]
         outbox.enqueue(outbox.REMOVE_TWEETS, entries, request_id=request_id)
-        return entries
+        return entries, original
 
-    entries = db.in_transaction(work)
-    _after_commit_remove(deps, entries)
+    entries, original = db.in_transaction(work)
+    _after_commit_remove(deps, user_id, entries)
+    if original is not None:  # a retweet deleted by its id: the count drops
+        with contextlib.suppress(NotFound):
+            _counts_after(deps, user_id, original)
 
 
-def _after_commit_remove(deps: Deps, entries) -> None:
+def _after_commit_remove(deps: Deps, user_id: int, entries) -> None:
+    deps.timelines.cache.tweets_deleted([tweet_id for tweet_id, _ in entries])
+    deps.timelines.cache.social_changed(user_id)
     try:
         for tweet_id, author_id in entries:
             deps.timelines.remove_own(author_id, [tweet_id])
@@ -202,7 +208,8 @@ def like(deps: Deps, user_id: int, tweet_id: int | None) -> dict:
         )
     except peewee.IntegrityError:  # deleted between the check and the insert
         raise NotFound("No such tweet", code="tweet_not_found") from None
-    return {"liked": True, "like_count": _count(target, "like_count")}
+    likes, _ = _counts_after(deps, user_id, target)
+    return {"liked": True, "like_count": likes}
 
 
 def dislike(deps: Deps, user_id: int, tweet_id: int | None) -> dict:
@@ -212,14 +219,20 @@ def dislike(deps: Deps, user_id: int, tweet_id: int | None) -> dict:
             "DELETE FROM likes WHERE tweet_id = %s AND user_id = %s", (target, user_id)
         )
     )
-    return {"liked": False, "like_count": _count(target, "like_count")}
+    likes, _ = _counts_after(deps, user_id, target)
+    return {"liked": False, "like_count": likes}
 
 
-def _count(tweet_id: int, column: str) -> int:
-    row = db.fetchone(f"SELECT {column} FROM tweets WHERE id = %s", (tweet_id,))
+def _counts_after(deps: Deps, user_id: int, tweet_id: int) -> tuple[int, int]:
+    """Counts read after the caller's commit; the read caches learn them too."""
+    deps.timelines.cache.social_changed(user_id)
+    row = db.fetchone(
+        "SELECT like_count, retweet_count FROM tweets WHERE id = %s", (tweet_id,)
+    )
     if row is None:
         raise NotFound("No such tweet", code="tweet_not_found")
-    return row[0]
+    deps.timelines.cache.counts_changed(tweet_id, *row)
+    return row
 
 
 def retweet(
@@ -258,6 +271,7 @@ def retweet(
         retweet_id, created = row[0], False
     if created:
         _after_commit_add(deps, user_id, retweet_id)
+        _counts_after(deps, user_id, target)
     return (201 if created else 200), get(retweet_id, user_id)
 
 
@@ -279,5 +293,6 @@ def unretweet(deps: Deps, user_id: int, tweet_id: int | None, request_id=None) -
 
     gone = db.in_transaction(work)
     if gone:
-        _after_commit_remove(deps, [(gone[0], user_id)])
-    return {"retweeted": False, "retweet_count": _count(target, "retweet_count")}
+        _after_commit_remove(deps, user_id, [(gone[0], user_id)])
+    _, retweets = _counts_after(deps, user_id, target)
+    return {"retweeted": False, "retweet_count": retweets}

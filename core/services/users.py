@@ -112,7 +112,26 @@ def update(deps: Deps, user_id: int, family_id: str, body: dict) -> dict:
                 _end_other_sessions(deps, user_id, family_id)
     except peewee.IntegrityError as ex:
         raise _conflict(ex) from None
-    return me(user_id)
+    profile = me(user_id)
+    if "username" in changes:
+        deps.timelines.cache.renamed(user_id, profile["username"])
+    return profile
+
+
+def _forget(deps: Deps, user_id: int, touched: list[int], crossed: bool) -> None:
+    """Read caches after an account deletion: its tweets now miss their author
+    (so Postgres is asked, and says gone), and counts it was part of drop."""
+    cache = deps.timelines.cache
+    cache.user_deleted(user_id)
+    if crossed:
+        cache.threshold_crossed()
+    for start in range(0, len(touched), 500):
+        rows = db.fetchall(
+            "SELECT id, like_count, retweet_count FROM tweets WHERE id = ANY(%s)",
+            (touched[start : start + 500],),
+        )
+        for tweet_id, likes, retweets in rows:
+            cache.counts_changed(tweet_id, likes, retweets)
 
 
 def _end_other_sessions(deps: Deps, user_id: int, keep_family: str) -> None:
@@ -155,6 +174,20 @@ def delete(deps: Deps, user_id: int, request_id: str | None = None) -> None:
                 (user_id, deps.settings.fanout_threshold),
             )
         ]
+        # counts that drop with this account's likes and retweets
+        touched = [
+            r[0]
+            for r in db.fetchall(
+                "SELECT tweet_id FROM likes WHERE user_id = %s UNION"
+                " SELECT retweet_of_id FROM tweets WHERE author_id = %s"
+                " AND retweet_of_id IS NOT NULL",
+                (user_id, user_id),
+            )
+        ]
+        (big,) = db.fetchone(
+            "SELECT follower_count >= %s FROM users WHERE id = %s",
+            (deps.settings.fanout_threshold, user_id),
+        ) or (False,)
         if db.execute("DELETE FROM users WHERE id = %s", (user_id,)) == 0:
             raise Unauthorized("The account no longer exists", code="invalid_token")
         deps.denylist.revoke(
@@ -174,7 +207,10 @@ def delete(deps: Deps, user_id: int, request_id: str | None = None) -> None:
                 outbox.REMOVE_TWEETS, [list(r) for r in retweets], request_id=request_id
             )
 
-    db.in_transaction(work)
+        return touched, big or bool(crossing)
+
+    touched, crossed = db.in_transaction(work)
+    _forget(deps, user_id, touched, crossed)
     store = deps.timelines.store
     # If Redis is away, reads still filter the deleted tweets out.
     with contextlib.suppress(redis.RedisError):
