@@ -4,8 +4,11 @@ A timeline key holds a 16-byte header (the *floor*, then the number F of free
 slots), F free 16-byte slots, then 16-byte entries ``tweet id | author id``
 (both unsigned big-endian), newest first, no duplicates. A tweet newer than the
 newest entry -- nearly every fan-out write -- fills the last free slot in place
-(SETRANGE: no copy of the key); only out-of-order writes, and the write that
-finds no free slot, rewrite the key, trimming it and reserving free slots again.
+(SETRANGE: no copy of the key), and so does one a few entries late (the newer
+ones move up a slot); only the write that finds no free slot, and one far out
+of order, rewrite the key, trimming it to ``cap`` past ``cap + slack`` entries
+and reserving free slots again -- never more than ``cap + slack`` entries and
+slots in all, so a free slot always means room for one more entry.
 The key is authoritative for every id >= floor: older tweets are read from
 Postgres. A floor of 2^64-1 marks a placeholder set before a rebuild, so pushes
 that race with the rebuild land in it instead of being lost.
@@ -46,13 +49,20 @@ local function first_entry(cur)  -- 1-based position of the newest entry
   local _, free = struct.unpack('>I4>I4', cur, 9)
   return 17 + free * 16
 end
+-- free slots a rewrite reserves: slack, but never more than cap + slack
+-- entries and slots in all. So a key never outgrows cap + slack entries, and
+-- a free slot always means the next entry may be written in place.
+local function free_after(n, cap, slack)
+  return math.max(0, math.min(slack, cap + slack - n))
+end
 local function write(key, floor, parts, n, cap, limit, ttl, slack)
   if n > limit then
     n = cap
     floor = string.sub(parts[n], 1, 8)
   end
-  local value = floor .. struct.pack('>I4>I4', 0, slack)
-    .. string.rep('\0', slack * 16) .. table.concat(parts, '', 1, n)
+  local free = free_after(n, cap, slack)
+  local value = floor .. struct.pack('>I4>I4', 0, free)
+    .. string.rep('\0', free * 16) .. table.concat(parts, '', 1, n)
   if ttl > 0 then
     redis.call('SET', key, value, 'EX', ttl)
   else
@@ -96,40 +106,111 @@ local function merge(key, new, cap, limit, ttl, newfloor, slack)
   write(key, floor, parts, n, cap, limit, ttl, slack)
   return 1
 end
--- the fan-out's case: one entry newer than the newest fills the last free
--- slot in place; anything else goes through merge (which re-reserves slots)
-local function insert_one(key, e, cap, limit, slack)
-  local head = redis.call('GETRANGE', key, 0, 15)
-  if head == '' then return 0 end
-  local placeholder = (string.sub(head, 1, 8) == string.rep('\255', 8))
-  if not placeholder and less(e, 1, head, 1) then return 1 end  -- below floor
-  local _, free = struct.unpack('>I4>I4', head, 9)
-  if free > 0 and not placeholder then
-    local at = 16 + free * 16  -- 0-based offset of the newest entry
-    local count = (redis.call('STRLEN', key) - at) / 16
-    local newest = redis.call('GETRANGE', key, at, at + 7)
-    if newest == string.sub(e, 1, 8) then return 1 end  -- already there
-    if count < limit and (newest == '' or less(newest, 1, e, 1)) then
-      redis.call('SETRANGE', key, at - 16, e)
-      redis.call('SETRANGE', key, 8, struct.pack('>I4>I4', 0, free - 1))
-      return 1
-    end
-  end
-  return merge(key, e, cap, limit, 0, nil, slack)
-end
 """
 
+# The fan-out's hot loop: one entry (ARGV[1]) into every key. One GETRANGE
+# reads the header, the free slots and the newest WINDOW entries; the entry's
+# place is found there (nearly always first: a new tweet is the newest). With a
+# free slot, one SETRANGE from offset 0 writes the new header, the remaining
+# free slots, the newer entries moved up one slot and the entry -- the rest of
+# the key is untouched. Without one, the key is rewritten from its kept tail
+# (string slices, no per-entry loop), trimmed to cap past cap + slack. A place
+# beyond the window, and placeholders behind their newest entry, take the
+# general merge. Costs per key, in Redis: ~3.5 us in place, ~50 us a rewrite
+# (once every slack + 1 pushes), ~1 ms a merge.
 _PUSH = (
     _LUA_LIB
     + r"""
 local cap, limit, slack = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local e = ARGV[1]
 local written = 0
-local single = (#ARGV[1] == 16)
+if #e ~= 16 then
+  for k = 1, #KEYS do
+    written = written + merge(KEYS[k], e, cap, limit, 0, nil, slack)
+  end
+  return written
+end
+local WINDOW = 8
+local want = 16 + (slack + WINDOW) * 16   -- bytes read per key
+local eid = string.sub(e, 1, 8)
+local eh, el = struct.unpack('>I4>I4', e)
+local placeholder = string.rep('\255', 8)
+local head, zeros = {}, {}
+for f = 0, slack do
+  head[f] = struct.pack('>I4>I4', 0, f)
+  zeros[f] = string.rep('\0', f * 16)
+end
+local unpack, call = struct.unpack, redis.call
+local function older(s, p)  -- is the id at s[p] below the entry's?
+  local h, l = unpack('>I4>I4', s, p)
+  if h ~= eh then return h < eh end
+  return l < el
+end
+-- the common case's write, from offset 8: header's free count, the free
+-- slots left, the entry in the last one (the same bytes for every key)
+local fill = {}
 for k = 1, #KEYS do
-  if single then
-    written = written + insert_one(KEYS[k], ARGV[1], cap, limit, slack)
-  else
-    written = written + merge(KEYS[k], ARGV[1], cap, limit, 0, nil, slack)
+  local key = KEYS[k]
+  local got = call('GETRANGE', key, 0, want - 1)
+  local n = #got
+  if n >= 16 then
+    written = written + 1
+    local _, free = unpack('>I4>I4', got, 9)
+    local at = 17 + free * 16  -- 1-based position of the newest entry
+    if free > 0 and free <= slack and at + 15 <= n and older(got, at) then
+      -- newer than the newest, which is at or above the floor (a placeholder
+      -- keeps everything anyway): the fan-out's case
+      local bytes = fill[free]
+      if not bytes then
+        bytes = head[free - 1] .. zeros[free - 1] .. e
+        fill[free] = bytes
+      end
+      call('SETRANGE', key, 8, bytes)
+    else
+      local floor = string.sub(got, 1, 8)
+      if floor == placeholder or free > slack then
+        merge(key, e, cap, limit, 0, nil, slack)
+      elseif floor == eid or older(got, 1) then  -- at or above the floor
+        -- find its place among the newest entries read
+        local p, dup = at, false
+        while p + 15 <= n do
+          if string.sub(got, p, p + 7) == eid then dup = true; break end
+          if older(got, p) then break end
+          p = p + 16
+        end
+        if dup then
+          -- already there: a redelivery
+        elseif p + 15 > n and n == want then
+          merge(key, e, cap, limit, 0, nil, slack)  -- its place is past the window
+        elseif free > 0 then
+          -- move the newer entries up one slot, the entry below them
+          call('SETRANGE', key, 0, floor .. head[free - 1] .. zeros[free - 1]
+            .. string.sub(got, at, p - 1) .. e)
+        else
+          -- no free slot: rewrite. Lua hashes every byte of every string it
+          -- makes, so only the kept tail is read, and it is the only copy
+          local m = (p - at) / 16  -- entries newer than this one
+          local count = (call('STRLEN', key) - at + 1) / 16 + 1
+          local keep = count - m - 1  -- older entries kept
+          local trim = count > limit
+          if trim then
+            count, keep = cap, cap - m - 1
+          end
+          if trim and keep < 1 then
+            merge(key, e, cap, limit, 0, nil, slack)  -- a tiny cap
+          else
+            local tail = ''
+            if keep > 0 then
+              tail = call('GETRANGE', key, p - 1, p + keep * 16 - 2)
+              if trim then floor = string.sub(tail, -16, -9) end
+            end
+            local f = free_after(count, cap, slack)
+            call('SET', key, floor .. head[f] .. zeros[f]
+              .. string.sub(got, at, p - 1) .. e .. tail, 'KEEPTTL')
+          end
+        end
+      end
+    end
   end
 end
 return written

@@ -1,0 +1,175 @@
+"""TimelineStore's Lua against a plain model of the rules, byte layout included.
+
+The fan-out path has several branches (in place at the head, in place a few
+entries down, rewrite when no slot is free, general merge past the window or on
+a placeholder); random pushes -- mostly newer ids, some a little out of order,
+redeliveries, ids below or at the floor, multi-entry pushes, removals,
+placeholders and rebuilds, missing keys -- go through all of them, to many keys
+per call, and every key must equal the model after every step.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+
+import pytest
+
+from core.timeline_store import (
+    ENTRY,
+    HEADER,
+    PLACEHOLDER_FLOOR,
+    TimelineStore,
+    encode,
+    pack,
+)
+
+BASE = 1 << 62
+
+
+def author_of(tweet_id: int) -> int:
+    return tweet_id % 997 + 1
+
+
+class Key:
+    """One timeline key as the rules define it (None: the key is missing)."""
+
+    def __init__(self, cap: int, slack: int):
+        self.cap, self.limit = cap, cap + slack
+        self.floor: int | None = None
+        self.ids: list[int] = []
+
+    def rebuild(self, newest_first: list[int]) -> None:
+        entries = newest_first[: self.cap]
+        self.floor = entries[-1] if len(newest_first) > self.cap else 0
+        self.ids = entries if len(newest_first) > self.cap else newest_first
+
+    def place_holder(self) -> None:
+        if self.floor is None:
+            self.floor, self.ids = PLACEHOLDER_FLOOR, []
+
+    def push(self, new: list[int]) -> int:
+        if self.floor is None:
+            return 0
+        keep_all = self.floor == PLACEHOLDER_FLOOR
+        merged = set(self.ids) | {i for i in new if keep_all or i >= self.floor}
+        self.ids = sorted(merged, reverse=True)
+        if len(self.ids) > self.limit:
+            self.ids = self.ids[: self.cap]
+            self.floor = self.ids[-1]
+        return 1
+
+    def remove(self, gone: set[int]) -> None:
+        if self.floor is not None:
+            self.ids = [i for i in self.ids if i not in gone]
+
+
+def check(store: TimelineStore, key: str, model: Key) -> None:
+    raw = store.redis.get(key)
+    if model.floor is None:
+        assert raw is None
+        return
+    floor, zero, free = struct.unpack_from(">QII", raw)
+    assert zero == 0
+    assert floor == model.floor
+    assert 0 <= free <= store.TRIM_SLACK
+    assert raw[HEADER : HEADER + free * ENTRY] == bytes(free * ENTRY)
+    body = raw[HEADER + free * ENTRY :]
+    assert len(body) % ENTRY == 0
+    entries = [struct.unpack_from(">QQ", body, at) for at in range(0, len(body), 16)]
+    assert [i for i, _ in entries] == model.ids
+    assert all(a == author_of(i) for i, a in entries)
+    # a key never holds more than cap + slack entries and free slots
+    assert len(entries) + free <= store.cap + store.TRIM_SLACK
+
+
+def newest_first(ids) -> list[tuple[int, int]]:
+    return [(i, author_of(i)) for i in sorted(ids, reverse=True)]
+
+
+@pytest.mark.parametrize(
+    ("cap", "batch", "steps", "seed"),
+    [(12, 128, 700, 1), (12, 2, 400, 2), (3, 3, 400, 3), (800, 128, 300, 4)],
+)
+def test_pushes_match_the_model_byte_for_byte(deps, clean, cap, batch, steps, seed):
+    rng = random.Random(seed)
+    store = TimelineStore(deps.redis, deps.settings.redis_prefix, cap, 60)
+    store.PUSH_BATCH = batch
+    keys = [store.home_key(7000 + k) for k in range(9)]
+    models = {key: Key(cap, store.TRIM_SLACK) for key in keys}
+    history: list[int] = []
+    top = BASE
+
+    def fresh() -> int:
+        nonlocal top
+        top += rng.randint(1, 3)
+        history.append(top)
+        return top
+
+    for key in keys[:6]:  # some full, some short, some empty; three missing
+        ids = [fresh() for _ in range(rng.choice([0, 2, cap - 1, cap + 3, 2 * cap]))]
+        store.rebuild(key, newest_first(ids))
+        models[key].rebuild(sorted(ids, reverse=True))
+    for _ in range(steps):
+        roll = rng.random()
+        chosen = rng.sample(keys, rng.randint(1, len(keys)))
+        if roll < 0.55:  # the fan-out: a new tweet, sometimes a little late
+            new = [fresh()]
+            if rng.random() < 0.3 and len(history) > 5:
+                new = [history[-rng.randint(2, min(len(history), 12))]]
+        elif roll < 0.65:  # a redelivery, or a tweet far below the head
+            new = [rng.choice(history)] if history else [fresh()]
+        elif roll < 0.72:  # exactly at a key's floor, or just below it
+            floor = models[chosen[0]].floor
+            if floor in (None, 0, PLACEHOLDER_FLOOR):
+                continue
+            new = [floor - rng.randint(0, 1)]
+        elif roll < 0.8:  # a follow's backfill: several at once
+            new = rng.sample(history, min(len(history), rng.randint(2, 6)))
+        elif roll < 0.87:
+            gone = set(rng.sample(history, min(len(history), 3)))
+            store.remove_ids(chosen, sorted(gone))
+            for key in chosen:
+                models[key].remove(gone)
+            continue
+        elif roll < 0.93:  # a read finds the key missing: placeholder, rebuild
+            key = chosen[0]
+            store.delete([key])
+            models[key].floor = None
+            store.place_holder(key)
+            models[key].place_holder()
+            late = [fresh()]
+            store.push([key], newest_first(late))
+            models[key].push(late)
+            snapshot = sorted(history[-rng.randint(0, 2 * cap) :], reverse=True)
+            store.rebuild(key, newest_first(snapshot[: cap + 1]))
+            models[key].floor = None  # the Lua merges the snapshot in
+            expect = Key(cap, store.TRIM_SLACK)
+            expect.rebuild(snapshot[: cap + 1])
+            expect.ids = sorted(
+                set(expect.ids) | {i for i in late if i >= expect.floor}, reverse=True
+            )
+            models[key] = expect
+            check(store, key, expect)
+            continue
+        else:
+            store.delete([chosen[0]])
+            models[chosen[0]].floor = None
+            continue
+        written = store.push(chosen, newest_first(set(new)))
+        assert written == sum(models[key].push(new) for key in chosen)
+        for key in keys:
+            check(store, key, models[key])
+
+
+def test_old_keys_with_more_free_slots_than_slack_are_still_merged(deps, clean):
+    # a key written with another cap's slack: the general merge takes it
+    store = TimelineStore(deps.redis, deps.settings.redis_prefix, 12, 60)
+    key = store.home_key(1)
+    ids = [BASE + 10 * k for k in range(12, 0, -1)]
+    deps.redis.set(key, encode(0, pack(newest_first(ids)), free=40))
+    store.push([key], [(BASE + 1000, 5)])
+    store.push([key], [(BASE + 55, 5)])
+    timeline = store.read([key])[0]
+    want = sorted([*ids, BASE + 1000, BASE + 55], reverse=True)
+    assert [e[0] for e in timeline.entries()] == want[: len(want)]
