@@ -1,7 +1,7 @@
 """The transactional outbox: jobs are rows committed with the data they describe.
 
 Call :func:`enqueue` inside the same ``db.atomic()`` block as the change. The
-workers' relay publishes due rows to RabbitMQ with publisher confirms and deletes
+workers' relay publishes due rows to RabbitMQ in confirmed batches and deletes
 them, so a job survives a broker outage or a crash right after the commit. The
 row's ``message_id`` becomes the Dramatiq message id, stable across re-sends.
 """
@@ -38,6 +38,11 @@ REMOVE_TWEETS = Job("remove_tweets", TIMELINE_QUEUE)
 BACKFILL_FOLLOW = Job("backfill_follow", TIMELINE_QUEUE)
 REPUSH_AUTHOR = Job("repush_author", TIMELINE_QUEUE)
 PURGE_USER = Job("purge_user", TIMELINE_QUEUE)
+
+# Writers notify the relay only while it sleeps (migration 0003): they hold
+# this advisory lock shared while reading its flag, and a relay going to sleep
+# takes it exclusively once, so no job commits unseen between the two.
+RELAY_SLEEP_LOCK = 0x6F75_7462
 
 
 # An INSERT ... SELECT, so a caller can also append "FROM <cte>" and record

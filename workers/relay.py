@@ -1,12 +1,19 @@
 """The outbox relay: publishes committed jobs to the broker, at least once.
 
 Runs as a thread in every worker process. It claims due rows with
-``FOR UPDATE SKIP LOCKED`` (so relays on many pods share the work), publishes each
-as a Dramatiq message whose id is the row's ``message_id``, and deletes the row
-in the same transaction. A crash between publish and commit re-sends the
-message, which the idempotent actors absorb. While the broker is down, rows wait
-with exponential backoff. ``LISTEN outbox`` wakes the relay as soon as a job
-commits; a short poll covers missed notifications.
+``FOR UPDATE SKIP LOCKED`` (so relays on many pods share the work), publishes
+them as Dramatiq messages whose ids are the rows' ``message_id``, all in one
+batch that the broker confirms once, and deletes the confirmed rows in the same
+transaction. A crash between publish and commit re-sends the batch, which the
+idempotent actors absorb. While the broker is down, rows wait with exponential
+backoff.
+
+Two modes. **Busy**: while jobs keep coming, poll every ``BUSY_POLL_S``, so a
+batch gathers what committed meanwhile. **Asleep**: after ``IDLE_AFTER_S``
+without a job, set the ``outbox_relay_state.idle`` flag and wait on
+``LISTEN outbox``; writers notify only while that flag is set (migration 0003),
+so under load no commit pays for a NOTIFY. A poll every ``outbox_poll_s``
+covers anything missed (and a relay that died busy, leaving the flag clear).
 """
 
 from __future__ import annotations
@@ -14,22 +21,27 @@ from __future__ import annotations
 import logging
 import select
 import threading
+import time
 
 import dramatiq
 import psycopg2
 from dramatiq import Message
 
 from core import metrics
+from core.outbox import RELAY_SLEEP_LOCK
 from core.settings import Settings
+from workers.broker import BatchPublisher
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 60
+BUSY_POLL_S = 0.005  # between polls while jobs keep coming
+IDLE_AFTER_S = 0.05  # this long without a job: sleep until notified
 
 
 class OutboxRelay:
     def __init__(self, settings: Settings, broker: dramatiq.Broker):
         self._settings = settings
-        self._broker = broker
+        self._publisher = BatchPublisher(broker)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._conn = None  # the relay's own connection, kept between batches
@@ -49,25 +61,62 @@ class OutboxRelay:
         conn = psycopg2.connect(self._settings.database_dsn, connect_timeout=5)
         conn.autocommit = True
         with conn.cursor() as cur:
+            # the idle flag is a hint, rebuilt by the next relay: no WAL flush
+            cur.execute("SET synchronous_commit = off")
             cur.execute("LISTEN outbox")
         return conn
 
     def _run(self) -> None:
-        listener = None
+        listener, busy = None, True
         while not self._stop.is_set():
             try:
                 if listener is None:
                     listener = self._connect()
-                while self.relay_once() == self._settings.outbox_batch:
-                    pass  # a full batch: there may be more right away
-                self._wait(listener)
+                if busy:
+                    self._busy(listener)
+                busy = self._sleep(listener)
             except Exception as ex:  # database away: back off and reconnect
                 log.warning("outbox relay: %s: %s", type(ex).__name__, ex)
                 for conn in (listener, self._conn):
                     if conn is not None:
                         conn.close()
                 listener = self._conn = None
+                busy = True
                 self._stop.wait(2)
+        self._publisher.close()
+
+    def _busy(self, listener) -> None:
+        """Relay until no job has come for IDLE_AFTER_S."""
+        self._set_idle(listener, False)
+        last_job = time.monotonic()
+        while not self._stop.is_set():
+            relayed = self.relay_once()
+            if relayed == self._settings.outbox_batch:
+                continue  # a full batch: there may be more right away
+            now = time.monotonic()
+            if relayed:
+                last_job = now
+            elif now - last_job >= IDLE_AFTER_S:
+                return
+            self._stop.wait(BUSY_POLL_S)
+
+    def _sleep(self, listener) -> bool:
+        """Announce sleep, then wait for a NOTIFY or the poll; True when jobs
+        were relayed meanwhile (back to busy)."""
+        self._set_idle(listener, True)
+        with listener.cursor() as cur:
+            # Wait for every writer that may have read idle = false to commit;
+            # any later one sees the flag and notifies.
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (RELAY_SLEEP_LOCK,))
+        if self.relay_once():
+            return True
+        self._wait(listener)
+        self._publisher.keepalive()
+        return self.relay_once() > 0
+
+    def _set_idle(self, listener, idle: bool) -> None:
+        with listener.cursor() as cur:
+            cur.execute("UPDATE outbox_relay_state SET idle = %s", (idle,))
 
     def _wait(self, listener) -> None:
         ready, _, _ = select.select([listener], [], [], self._settings.outbox_poll_s)
@@ -90,38 +139,39 @@ class OutboxRelay:
                 (self._settings.outbox_batch,),
             )
             rows = cur.fetchall()
-            published = []
-            for row in rows:
-                if not self._publish(cur, row):
-                    break  # broker away: keep the rest for later
-                published.append(row[0])
+            if not rows:
+                return 0
+            row_ids = {row[1]: row[0] for row in rows}  # message id -> row id
+            try:
+                sent = self._publisher.publish([_message(row) for row in rows])
+            except Exception as ex:  # broker away: every row waits and retries
+                log.warning("outbox relay: broker refused %d jobs: %s", len(rows), ex)
+                sent = []
+            published = [row_ids.pop(m.message_id) for m in sent]
+            failed = list(row_ids.values())  # not confirmed: back off
             if published:
                 cur.execute("DELETE FROM outbox WHERE id = ANY(%s)", (published,))
+            if failed:
+                cur.execute(
+                    "UPDATE outbox SET attempts = attempts + 1,"
+                    " available_at = now() + make_interval(secs => least(%s,"
+                    " power(2, attempts)::int)) WHERE id = ANY(%s)",
+                    (MAX_BACKOFF_S, failed),
+                )
             metrics.OUTBOX_RELAYED.inc(len(published))
             return len(published)
 
-    def _publish(self, cur, row) -> bool:
-        row_id, message_id, queue_name, actor_name, args, options = row
-        message = Message(
-            queue_name=queue_name,
-            actor_name=actor_name,
-            args=tuple(args),
-            kwargs={},
-            options=dict(options),
-            message_id=message_id,
-        )
-        try:
-            self._broker.enqueue(message)
-            return True
-        except Exception as ex:
-            log.warning("outbox relay: broker refused %s: %s", actor_name, ex)
-            cur.execute(
-                "UPDATE outbox SET attempts = attempts + 1,"
-                " available_at = now() + make_interval(secs => least(%s,"
-                " power(2, attempts)::int)) WHERE id = %s",
-                (MAX_BACKOFF_S, row_id),
-            )
-            return False
+
+def _message(row) -> Message:
+    _, message_id, queue_name, actor_name, args, options = row
+    return Message(
+        queue_name=queue_name,
+        actor_name=actor_name,
+        args=tuple(args),
+        kwargs={},
+        options=dict(options),
+        message_id=message_id,
+    )
 
 
 class RelayMiddleware(dramatiq.Middleware):
