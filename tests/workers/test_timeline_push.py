@@ -173,3 +173,22 @@ def test_old_keys_with_more_free_slots_than_slack_are_still_merged(deps, clean):
     timeline = store.read([key])[0]
     want = sorted([*ids, BASE + 1000, BASE + 55], reverse=True)
     assert [e[0] for e in timeline.entries()] == want[: len(want)]
+
+
+def test_streamed_batches_reload_a_missing_script_and_take_any_key(deps, clean):
+    # Several Lua calls in flight on one connection; NOSCRIPT (Redis restarted
+    # or flushed its scripts) loads the script and redoes the idempotent push.
+    store = TimelineStore(deps.redis, deps.settings.redis_prefix, 12, 60)
+    store.PUSH_BATCH = 3
+    keys = [store.home_key(k) for k in range(10)] + [store.home_key("é")]
+    for key in keys[1:]:
+        store.rebuild(key, [(BASE, 1)])
+    args = [pack([(BASE + 1, 2)]), store.cap, store.cap + store.TRIM_SLACK]
+    args.append(store.TRIM_SLACK)
+    store._push.sha = "0" * 40  # unknown to Redis
+    assert store._stream(store._push, keys[:-1], args) == len(keys) - 2
+    assert store._stream(store._push, keys, args) is None  # 'é': not ASCII
+    assert store.push(keys, [(BASE + 1, 2)]) == len(keys) - 1  # redelivered
+    assert store.redis.exists(keys[0]) == 0
+    for timeline in store.read(keys[1:]):
+        assert list(timeline.entries()) == [(BASE + 1, 2), (BASE, 1)]
