@@ -82,12 +82,16 @@ class JsonFormatter(logging.Formatter):
             .replace("+00:00", "Z"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": scrub(record.getMessage()),
         }
+        # Fields a caller vouches for (``extra={"_safe": {...}}``, e.g. the
+        # access log's method, route and status) skip the scrubbing regexes.
+        safe = getattr(record, "_safe", ())
+        message = record.getMessage()
+        line["msg"] = message if "msg" in safe else scrub(message)
         line.update(_context.get())
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
-                line[key] = _clean(key, value)
+                line[key] = value if key in safe else _clean(key, value)
         if record.exc_info:
             line["exc"] = scrub(self.formatException(record.exc_info))
         return orjson.dumps(line, default=str).decode()
