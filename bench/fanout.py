@@ -8,15 +8,16 @@ random sample is checked, so the watching costs Redis little.
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import time
 
-from bench import meters
+from bench import infra, meters
 from bench.client import Api
 from bench.world import WORKER_PROCESSES, World
 from core import ids
-from core.timeline_store import pack_ids
+from core.timeline_store import TimelineStore, encode, pack, pack_ids
 
 _MISSING = r"""
 local want, n = {}, 0
@@ -157,3 +158,92 @@ def summary(lags: list[float]) -> dict:
         "p99": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 4),
         "max": round(ordered[-1], 4),
     }
+
+
+# ----------------------------------------------------------- in-process figure
+def push_rate(
+    tweets: int = 40,
+    followers: int = 10_000,
+    cap: int = 800,
+    shuffle: int = 1,
+    seed: int = 1,
+) -> dict:
+    """TimelineStore.push alone: ``tweets`` single-tweet pushes into ``followers``
+    full home keys (``cap`` entries and the free slots a rebuild leaves), as the
+    fan-out of a 10k-follower author does them, minus Postgres and RabbitMQ.
+
+    ``shuffle`` > 1 pushes the tweets in an order shuffled within groups of that
+    size (concurrent worker threads deliver a burst slightly out of order). The
+    keys live under a private prefix in the bench's Redis database and are
+    deleted at the end. 40 tweets use up the 32 free slots once, so the figure
+    includes one rewrite (trim) of every key.
+    """
+    client = infra.redis_client(infra.Names(f"micro{os.getpid()}"))
+    prefix = f"twbench:micro{os.getpid()}:"
+    store = TimelineStore(client, prefix, cap=cap, home_ttl_s=3600)
+    base = ids.id_at(time.time() - 86_400)
+    old = [(base + 4096 * (cap - k), 1 + k % 50) for k in range(cap)]
+    value = encode(old[-1][0], pack(old), store.TRIM_SLACK)
+    keys = [store.home_key(100_000 + f) for f in range(followers)]
+    fresh = [base + 4096 * (cap + 1 + k) for k in range(tweets)]
+    rng = random.Random(seed)
+    order = []
+    for start in range(0, tweets, shuffle):
+        group = fresh[start : start + shuffle]
+        rng.shuffle(group)
+        order += group
+    try:
+        pipe = client.pipeline(transaction=False)
+        for n, key in enumerate(keys, 1):
+            pipe.set(key, value, ex=3600)
+            if n % 500 == 0:
+                pipe.execute()
+        pipe.execute()
+        times = []
+        for tweet_id in order:
+            started = time.perf_counter()
+            written = store.push(keys, [(tweet_id, 7)])
+            times.append(time.perf_counter() - started)
+            assert written == followers, written
+        sample = store.read(rng.sample(keys, 20))
+        want = sorted(fresh + [e[0] for e in old], reverse=True)
+        for timeline in sample:
+            got = [e[0] for e in timeline.entries()]
+            assert got == want[: len(got)] and len(got) >= cap, "wrong timeline"
+    finally:
+        infra.delete_prefix(client, prefix)
+    total = sum(times)
+    return {
+        "rate": followers * tweets / total,
+        "entries": followers * tweets,
+        "seconds": round(total, 3),
+        "slowest_push_s": round(max(times), 4),
+        "fastest_push_s": round(min(times), 4),
+        "shuffle": shuffle,
+        "push_ms": [round(t * 1000) for t in times],
+    }
+
+
+def main() -> None:
+    """``python -m bench.fanout [tweets] [shuffle]``: push_rate between two
+    redis-benchmark ZADD baselines (same command as the full run's)."""
+    import sys
+
+    from bench import baselines
+
+    tweets = int(sys.argv[1]) if len(sys.argv) > 1 else 40
+    shuffle = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    names = infra.Names(f"micro{os.getpid()}")
+    before = baselines.zadd_rate(names, 1_000_000)["rate"]
+    pushed = push_rate(tweets=tweets, shuffle=shuffle)
+    after = baselines.zadd_rate(names, 1_000_000)["rate"]
+    zadd = (before + after) / 2
+    print(
+        f"push: {pushed['rate']:,.0f} entries/s ({pushed})\n"
+        f"ZADD -P 16: {before:,.0f} before, {after:,.0f} after;"
+        f" ratio {pushed['rate'] / zadd:.3f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
