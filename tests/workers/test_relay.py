@@ -1,0 +1,189 @@
+"""The outbox relay: batches confirmed once, rows deleted only when confirmed,
+and writers notify a sleeping relay without ever leaving a job unseen."""
+
+from __future__ import annotations
+
+import select
+import threading
+import time
+
+import psycopg2
+import pytest
+from dramatiq import Message
+
+from core import db, outbox
+from workers.relay import OutboxRelay
+
+SLOW_POLL_S = 30.0  # far longer than any wait below: only a NOTIFY wakes a relay
+
+
+@pytest.fixture
+def relay(settings, worker, clean):
+    """A relay of our own, with the test worker (and its relay) stopped."""
+    with worker.paused():
+        relay = OutboxRelay(settings.replace(outbox_poll_s=SLOW_POLL_S), worker.broker)
+        yield relay
+        relay._publisher.close()
+        if relay._conn is not None:
+            relay._conn.close()
+
+
+@pytest.fixture
+def pg(settings):
+    conns = []
+
+    def connect(autocommit=True):
+        conn = psycopg2.connect(settings.database_dsn)
+        conn.autocommit = autocommit
+        conns.append(conn)
+        return conn
+
+    yield connect
+    for conn in conns:
+        conn.close()
+
+
+def write_job(conn, tweet_id: int) -> str:
+    """What a create does: an outbox row (and its trigger) in the caller's
+    transaction. The tweet need not exist: its fan-out is then a no-op."""
+    params = outbox.job_params(outbox.FANOUT_TWEET, tweet_id, 1)
+    with conn.cursor() as cur:
+        cur.execute(outbox.INSERT_SELECT, params)
+    return params["ob_message_id"]
+
+
+def backlog(pg) -> list[tuple[str, int]]:
+    with pg().cursor() as cur:
+        cur.execute("SELECT message_id::text, attempts FROM outbox ORDER BY id")
+        return cur.fetchall()
+
+
+def set_idle(pg, idle: bool) -> None:
+    with pg().cursor() as cur:
+        cur.execute("UPDATE outbox_relay_state SET idle = %s", (idle,))
+
+
+def take_all(broker, queue: str) -> list:
+    channel = broker.connection.channel()
+    try:
+        got = []
+        while True:
+            method, properties, body = channel.basic_get(queue, auto_ack=True)
+            if method is None:
+                return got
+            got.append((properties, Message.decode(body)))
+    finally:
+        channel.close()
+
+
+@pytest.mark.needs_rabbitmq
+def test_a_batch_goes_out_as_dramatiq_would_send_it(relay, pg, worker):
+    # Given five committed jobs
+    ids = [write_job(pg(), n) for n in range(5)]
+    # When the relay runs once
+    assert relay.relay_once() == 5
+    # Then all five are on the fan-out queue, persistent, with the rows' ids,
+    # and their rows are gone
+    sent = take_all(worker.broker, outbox.FANOUT_QUEUE)
+    assert [m.message_id for _, m in sent] == ids
+    assert {(p.delivery_mode, m.actor_name) for p, m in sent} == {
+        (2, outbox.FANOUT_TWEET.actor_name)
+    }
+    assert [list(m.args) for _, m in sent] == [[n, 1] for n in range(5)]
+    assert backlog(pg) == []
+
+
+@pytest.mark.needs_rabbitmq
+def test_a_vanished_queue_keeps_the_rows_until_it_is_declared_again(relay, pg, worker):
+    # Given the relay has published once (the queue is known to exist)
+    write_job(pg(), 1)
+    assert relay.relay_once() == 1
+    take_all(worker.broker, outbox.FANOUT_QUEUE)
+    # When the queue is deleted behind the broker's back
+    channel = worker.broker.connection.channel()
+    channel.queue_delete(outbox.FANOUT_QUEUE)
+    channel.close()
+    message_id = write_job(pg(), 2)
+    # Then the unroutable job stays in the outbox, backed off
+    assert relay.relay_once() == 0
+    assert backlog(pg) == [(message_id, 1)]
+    # and the next attempt declares the queue again and delivers it
+    with pg().cursor() as cur:
+        cur.execute("UPDATE outbox SET available_at = now()")
+    assert relay.relay_once() == 1
+    assert [m.message_id for _, m in take_all(worker.broker, "fanout")] == [message_id]
+    assert backlog(pg) == []
+
+
+def notified(listener, wait_s: float) -> bool:
+    if select.select([listener], [], [], wait_s)[0]:
+        listener.poll()
+    got = bool(listener.notifies)
+    listener.notifies.clear()
+    return got
+
+
+def test_writers_notify_only_while_the_relay_sleeps(relay, pg):
+    listener = pg()
+    with listener.cursor() as cur:
+        cur.execute("LISTEN outbox")
+    set_idle(pg, False)
+    write_job(pg(), 1)
+    assert not notified(listener, 0.5), "a busy relay needs no wake-up"
+    set_idle(pg, True)
+    write_job(pg(), 2)
+    assert notified(listener, 5)
+
+
+def test_a_job_committed_as_the_relay_falls_asleep_is_not_left_behind(relay, pg):
+    # Given a busy relay (no notifications) and a create whose trigger has
+    # read the flag but which has not committed yet
+    set_idle(pg, False)
+    writer = pg(autocommit=False)
+    message_id = write_job(writer, 1)
+    # When the relay goes to sleep (a 30 s poll: only the barrier or a
+    # NOTIFY can make it look again in time)
+    woke = []
+    listener = relay._connect()
+    sleeper = threading.Thread(target=lambda: woke.append(relay._sleep(listener)))
+    sleeper.start()
+    try:
+        time.sleep(0.5)
+        # Then it waits for that writer before its last look
+        assert sleeper.is_alive(), "the relay fell asleep past an open create"
+    finally:
+        writer.commit()
+        sleeper.join(5)
+        listener.close()
+    # and relays the job as soon as it commits, without waiting for a poll
+    assert not sleeper.is_alive() and woke == [True]
+    assert backlog(pg) == [], f"{message_id} left behind"
+
+
+def test_a_sleeping_relay_wakes_on_the_next_job(relay, pg):
+    listener = relay._connect()
+    woke = []
+    sleeper = threading.Thread(target=lambda: woke.append(relay._sleep(listener)))
+    sleeper.start()
+    time.sleep(0.5)  # asleep on LISTEN, with nothing to do
+    assert sleeper.is_alive()
+    started = time.monotonic()
+    write_job(pg(), 1)
+    sleeper.join(5)
+    listener.close()
+    assert woke == [True] and time.monotonic() - started < 2
+    assert backlog(pg) == []
+
+
+def test_no_job_is_lost_when_publishing_fails(relay, pg, monkeypatch):
+    # Given the broker refuses a batch
+    def refuse(messages):
+        raise ConnectionError("broker away")
+
+    monkeypatch.setattr(relay._publisher, "publish", refuse)
+    ids = [write_job(pg(), n) for n in range(3)]
+    # Then every row stays, backed off, and none is deleted
+    assert relay.relay_once() == 0
+    assert backlog(pg) == [(i, 1) for i in ids]
+    with db.database.connection_context():
+        assert outbox.backlog()[0] == 3
