@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import orjson
 import pika
 import psycopg2
 
-from bench import load
+from bench import load, meters
 from bench.load import Request
 from bench.world import PASSWORD, World
 from core import outbox
@@ -31,8 +32,28 @@ def create_requests(world: World):
     return load.write_requests(world.workdir, "create", requests)
 
 
+def rabbitmq() -> meters.Meter:
+    """The RabbitMQ server's CPU (the machine's one: other vhosts' traffic,
+    e.g. a neighbour's tests, counts too)."""
+
+    def read() -> dict:
+        found = {}
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/comm") as handle:
+                    if handle.read().strip() != "beam.smp":
+                        continue
+            except OSError:
+                continue
+            found[int(pid)] = meters._pid_seconds(int(pid))
+        return found
+
+    return read
+
+
 def creates(world: World) -> load.Measurement:
-    """POST /tweet/create as many users (each commit + outbox row)."""
+    """POST /tweet/create as many users (each commit + outbox row); the relay's
+    broker (RabbitMQ) has a meter of its own."""
     path = create_requests(world)
     p = world.profile
     return load.closed(
@@ -41,7 +62,7 @@ def creates(world: World) -> load.Measurement:
         path,
         p.write_s,
         p.connections,
-        world.cpu_meters(),
+        {**world.cpu_meters(), "rabbitmq": rabbitmq()},
     )
 
 
