@@ -40,8 +40,13 @@ PULL_MERGES = Counter(
 TIMELINE_REBUILDS = Counter(
     "timeline_rebuilds_total", "Timelines rebuilt from Postgres", ["kind"]
 )
+CACHE_PAGES = Counter(
+    "read_cache_pages_total", "Timeline pages rendered by Redis alone (no SQL)"
+)
 CACHE_MISSES = Counter(
-    "read_cache_misses_total", "Tweets on timeline pages hydrated from Postgres"
+    "read_cache_misses_total",
+    "Timeline pages the read cache could not render alone, by what it lacked",
+    ["reason"],
 )
 CACHE_SOCIAL_LOADS = Counter(
     "read_cache_social_loads_total", "Readers' social hashes loaded from Postgres"

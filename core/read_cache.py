@@ -1,37 +1,41 @@
-"""Read-side caches in Redis, so that a timeline page needs no SQL at all.
+"""Read-side caches in Redis: a warm timeline page is one Lua call, no SQL.
 
-What a page shows besides the timeline ids, each cached apart because each
-changes for its own reasons:
+A page script (``_PAGE``) merges the timeline keys, filters, and writes the
+page's JSON itself from pre-rendered parts, each cached apart because each
+changes for its own reasons (ids in key names are 8-byte big-endian):
 
-* ``tw:<id>``  the tweet's immutable part: ``author|original|original author|``
-  then the JSON of content, created_at and reply_to. Only a delete changes it.
-* ``un:<user>`` the author's username (a rename rewrites it after commit).
+* ``tw:<id>``   24 bytes (author, original, original's author) + the JSON
+  fields that never change (id, author_id, tweet_content, created_at, reply_to).
+  Only a delete changes it.
+* ``un:<user>`` the author's username as JSON (a rename rewrites it).
 * ``tl:<id>``, ``tr:<id>`` like and retweet counts (rewritten after each commit
   that changes them, with the values read after that commit).
-* ``vs:<user>`` the *social* hash of a reader: who they follow (``f<id>``),
-  which followees are pulled (``p``), what they liked (``l<id>``) and retweeted
-  (``r<id>``), down to a horizon ``h`` of tweet ids (``LIKES_LOADED`` each).
+* ``vs:<user>`` the reader's *social* hash: whom they follow (``f<id>``), which
+  followees are pulled (``p``, decimal ids), what they liked (``l<id>``) and
+  retweeted (``r<id>``) down to the horizon ``h`` (``LIKES_LOADED`` of each).
+* ``uid:<lower username>`` the user id, for user timelines.
 
-Consistency, since readers fill the caches from Postgres while writers change
-Postgres: readers only ever *add* missing values (``SET NX``); writers act after
-their commit. A delete also marks the key *spoiled* for ``SPOIL_S`` seconds, so a
-reader that read Postgres before the delete committed cannot put the tweet
-back. A social hash is stored only if the reader's generation counter
-(``vg:<user>``, bumped by each of the reader's follows, likes and retweets) did
-not move while it was loaded; a global epoch (bumped when an author crosses the
-fan-out threshold) retires every stored list of pulled authors. Whatever is
-missing or undecidable is hydrated from Postgres (``core.hydrate``), which
-remains the truth, and cached on the way out.
+Consistency, as readers fill these from Postgres while writers change Postgres:
+readers only ever *add* (``SET NX``), writers act after their commit. A delete
+also marks the key spoiled for ``SPOIL_S`` seconds, so a reader that read
+Postgres before the delete committed cannot put it back. A social hash is
+stored only if the reader's generation (``vg:<user>``, bumped by each of their
+follows, likes and retweets) did not move while it was loaded; a global epoch
+(bumped when an author crosses the fan-out threshold) retires every list of
+pulled authors. Whenever the script lacks anything, it says so and the caller
+serves the page the long way (``core.timelines``: Postgres checks every tweet)
+and fills the cache on the way out.
 """
 
 from __future__ import annotations
 
 import logging
+import struct
 
 import orjson
 import redis
 
-from core import db, hydrate, metrics
+from core import db, metrics
 
 log = logging.getLogger(__name__)
 
@@ -41,55 +45,167 @@ COUNT_TTL_S = 3600
 NAME_TTL_S = 6 * 3600
 SOCIAL_TTL_S = 3600
 LIKES_LOADED = 2000  # newest likes (and retweets) per reader kept in the hash
+_ID = struct.Struct(">Q")
+_NONE = bytes(8)
 
-# RT1: the reader's social hash (if current) and every timeline key a home
-# page merges, in one round trip. KEYS: home, social, epoch. ARGV: prefix, ttl.
-_SOURCES = r"""
-local s = redis.call('HMGET', KEYS[2], 'e', 'p')
-local epoch = redis.call('GET', KEYS[3]) or '0'
-if (not s[1]) or s[1] ~= epoch then return {0} end
-local out = {1, s[2], redis.call('GET', KEYS[1])}
-if out[3] then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-for a in string.gmatch(s[2], '%d+') do
-  out[#out + 1] = redis.call('GET', ARGV[1] .. 'utl:' .. a)
+# KEYS: social hash ('' if anonymous), epoch, timeline key.
+# ARGV: prefix, 'home'|'user', reader (8 bytes), viewer '1'|'0',
+#       before (8 bytes or ''), limit, ttl of a home key.
+# Returns {1, items JSON, last id, count} or {0, why}.
+_PAGE = r"""
+local p, home, reader = ARGV[1], ARGV[2] == 'home', ARGV[3]
+local viewer, before, limit = ARGV[4] == '1', ARGV[5], tonumber(ARGV[6])
+local Z8 = string.rep('\0', 8)
+local function less(a, b)  -- 8-byte big-endian ids; Lua numbers are doubles
+  local ah, al = struct.unpack('>I4>I4', a)
+  local bh, bl = struct.unpack('>I4>I4', b)
+  if ah ~= bh then return ah < bh end
+  return al < bl
 end
-return out
-"""
-
-# RT2: everything needed to render a batch of tweets. KEYS: social hash.
-# ARGV: prefix, then the tweet ids. The second MGET's keys follow from the
-# cards; Python rebuilds the same list (``_wanted``) to read the answer.
-_RENDER = r"""
-local p, n = ARGV[1], #ARGV - 1
-local keys = {}
-for i = 1, n do keys[i] = p .. 'tw:' .. ARGV[i + 1] end
-local cards = redis.call('MGET', unpack(keys))
-local more, fields = {}, {'e', 'h'}
-for i = 1, n do
-  local c = cards[i]
-  if c then
-    local id = ARGV[i + 1]
-    local a, o, oa = string.match(c, '^(%d+)|(%d+)|(%d+)|')
-    more[#more + 1] = p .. 'un:' .. a
-    more[#more + 1] = p .. 'tl:' .. id
-    more[#more + 1] = p .. 'tr:' .. id
-    fields[#fields + 1] = 'f' .. a
-    fields[#fields + 1] = 'l' .. id
-    fields[#fields + 1] = 'r' .. id
-    if o ~= '0' then
-      more[#more + 1] = p .. 'tw:' .. o
-      more[#more + 1] = p .. 'un:' .. oa
-      more[#more + 1] = p .. 'tl:' .. o
-      more[#more + 1] = p .. 'tr:' .. o
-      fields[#fields + 1] = 'l' .. o
-      fields[#fields + 1] = 'r' .. o
-    end
+local social = {}
+if home or viewer then
+  social = redis.call('HMGET', KEYS[1], 'e', 'p', 'h')
+  if not social[1] then return {0, 'social'} end
+  if home and social[1] ~= (redis.call('GET', KEYS[2]) or '0') then
+    return {0, 'social'}
   end
 end
-local vals, flags = {}, {}
-if #more > 0 then vals = redis.call('MGET', unpack(more)) end
-if KEYS[1] ~= '' then flags = redis.call('HMGET', KEYS[1], unpack(fields)) end
-return {cards, vals, flags}
+local keys = {KEYS[3]}
+if home then
+  for a in string.gmatch(social[2], '%d+') do keys[#keys + 1] = p .. 'utl:' .. a end
+end
+-- a window of each key from the first id < before; merged sources are exact
+-- only above the highest floor
+local want = limit + 8
+local wins, pos, done, floor = {}, {}, {}, Z8
+for k = 1, #keys do
+  local head = redis.call('GETRANGE', keys[k], 0, 15)
+  if #head < 16 then return {0, 'key'} end
+  local f = string.sub(head, 1, 8)
+  if f == string.rep('\255', 8) then return {0, 'key'} end
+  if less(floor, f) then floor = f end
+  local _, free = struct.unpack('>I4>I4', head, 9)
+  local start = 16 + free * 16
+  local n = (redis.call('STRLEN', keys[k]) - start) / 16
+  local lo, hi = 0, n
+  if before ~= '' then
+    while lo < hi do
+      local mid = math.floor((lo + hi) / 2)
+      local at = start + mid * 16
+      if less(redis.call('GETRANGE', keys[k], at, at + 7), before) then
+        hi = mid
+      else
+        lo = mid + 1
+      end
+    end
+  end
+  local take = math.min(want, n - lo)
+  wins[k] = ''
+  if take > 0 then
+    wins[k] = redis.call('GETRANGE', keys[k], start + lo * 16,
+                         start + (lo + take) * 16 - 1)
+  end
+  done[k] = lo + take >= n
+  pos[k] = 1
+end
+if home then redis.call('EXPIRE', KEYS[3], ARGV[7]) end
+local cands, last, stop = {}, nil, nil
+while #cands < want do
+  local best, bestid = nil, nil
+  for k = 1, #keys do
+    if pos[k] <= #wins[k] then
+      local id = string.sub(wins[k], pos[k], pos[k] + 7)
+      if not best or less(bestid, id) then best, bestid = k, id end
+    elseif not done[k] then
+      stop = 'window'
+    end
+  end
+  if stop then break end
+  if not best then stop = 'end'; break end
+  if less(bestid, floor) then stop = 'floor'; break end
+  if bestid ~= last then
+    cands[#cands + 1] = string.sub(wins[best], pos[best], pos[best] + 15)
+    last = bestid
+  end
+  pos[best] = pos[best] + 16
+end
+-- still followed? (the entry carries its author)
+local shown = {}
+if home then
+  local fields = {}
+  for i = 1, #cands do fields[i] = 'f' .. string.sub(cands[i], 9, 16) end
+  local follows = #fields > 0 and redis.call('HMGET', KEYS[1], unpack(fields)) or {}
+  for i = 1, #cands do
+    if follows[i] or string.sub(cands[i], 9, 16) == reader then
+      shown[#shown + 1] = string.sub(cands[i], 1, 8)
+    end
+  end
+else
+  for i = 1, #cands do shown[i] = string.sub(cands[i], 1, 8) end
+end
+if #shown > limit then
+  for i = #shown, limit + 1, -1 do shown[i] = nil end
+  stop = 'full'
+end
+-- a short page is the end only if no source has a floor: else Postgres has more
+if #shown < limit and (stop ~= 'end' or floor ~= Z8) then return {0, 'short'} end
+if #shown == 0 then return {1, '', '', 0} end
+local ckeys = {}
+for i = 1, #shown do ckeys[i] = p .. 'tw:' .. shown[i] end
+local cards = redis.call('MGET', unpack(ckeys))
+local more, fields = {}, {}
+for i = 1, #shown do
+  local c = cards[i]
+  if not c then return {0, 'miss'} end
+  local id, o = shown[i], string.sub(c, 9, 16)
+  more[#more + 1] = p .. 'un:' .. string.sub(c, 1, 8)
+  more[#more + 1] = p .. 'tl:' .. id
+  more[#more + 1] = p .. 'tr:' .. id
+  fields[#fields + 1] = 'l' .. id
+  fields[#fields + 1] = 'r' .. id
+  if o ~= Z8 then
+    more[#more + 1] = p .. 'tw:' .. o
+    more[#more + 1] = p .. 'un:' .. string.sub(c, 17, 24)
+    more[#more + 1] = p .. 'tl:' .. o
+    more[#more + 1] = p .. 'tr:' .. o
+    fields[#fields + 1] = 'l' .. o
+    fields[#fields + 1] = 'r' .. o
+  end
+end
+local vals = redis.call('MGET', unpack(more))
+local flags = {}
+if viewer then flags = redis.call('HMGET', KEYS[1], unpack(fields)) end
+local horizon = social[3] or Z8
+local function render(card, id, j, fj)
+  local name, likes, retweets = vals[j], vals[j + 1], vals[j + 2]
+  if not (name and likes and retweets) then return nil end
+  local s = '{' .. string.sub(card, 25) .. ',"user_id":' .. name
+    .. ',"like_count":' .. likes .. ',"retweet_count":' .. retweets
+  if viewer then
+    if less(id, horizon) then return nil end
+    s = s .. ',"liked":' .. (flags[fj] and 'true' or 'false')
+      .. ',"retweeted":' .. (flags[fj + 1] and 'true' or 'false')
+  end
+  return s
+end
+local out, j, fj = {}, 1, 1
+for i = 1, #shown do
+  local c = cards[i]
+  local o = string.sub(c, 9, 16)
+  local s = render(c, shown[i], j, fj)
+  if not s then return {0, 'miss'} end
+  if o == Z8 then
+    out[i] = s .. ',"retweet_of":null}'
+    j, fj = j + 3, fj + 2
+  else
+    local oc = vals[j + 3]
+    local inner = oc and render(oc, o, j + 4, fj + 2)
+    if not inner then return {0, 'miss'} end
+    out[i] = s .. ',"retweet_of":' .. inner .. ',"retweet_of":null}}'
+    j, fj = j + 7, fj + 4
+  end
+end
+return {1, table.concat(out, ','), shown[#shown], #shown}
 """
 
 # Readers add what is missing, never over a spoiled key. ARGV: key, value, ttl...
@@ -125,125 +241,122 @@ _SOCIAL_SQL = (
 )
 
 
-class Social:
-    """A reader's social hash as answered by Redis (see module doc)."""
+def b8(ident: int) -> bytes:
+    return _ID.pack(ident)
 
-    __slots__ = ("exists", "horizon")
 
-    def __init__(self, values: list):
-        self.exists = bool(values) and values[0] is not None
-        self.horizon = int(values[1]) if self.exists and values[1] else 0
+class CachedPage:
+    """A page rendered by Redis: the items' JSON, their number, the last id."""
+
+    __slots__ = ("items", "count", "last_id")
+
+    def __init__(self, items: bytes, count: int, last_id: int | None):
+        self.items, self.count, self.last_id = items, count, last_id
 
 
 class ReadCache:
     def __init__(self, client: redis.Redis, prefix: str, threshold: int):
         self.redis = client
         self.prefix = prefix
+        self._p = prefix.encode()
         self.threshold = threshold
-        self._sources = client.register_script(_SOURCES)
-        self._render = client.register_script(_RENDER)
+        self._page = client.register_script(_PAGE)
         self._fill = client.register_script(_FILL)
         self._store_social = client.register_script(_STORE_SOCIAL)
 
-    def key(self, kind: str, ident) -> str:
-        return f"{self.prefix}{kind}:{ident}"
+    def key(self, kind: str, ident: int) -> bytes:
+        return self._p + kind.encode() + b":" + b8(ident)
 
-    # ------------------------------------------------------------ home sources
-    def home_sources(self, user_id: int, home_key: str, ttl_s: int):
-        """(pulled author ids, [home raw, pulled raws...]) in one round trip.
+    @property
+    def epoch_key(self) -> str:
+        return f"{self.prefix}epoch"
 
-        Loads the reader's social hash first when it is missing or stale;
-        None if it could not be stored (a concurrent change: ask Postgres).
-        """
+    def name_key(self, username: str) -> str:
+        return f"{self.prefix}uid:{username.lower()}"
+
+    # ------------------------------------------------------------------ pages
+    def page(
+        self,
+        home: bool,
+        timeline_key: str,
+        reader_id: int,
+        viewer_id: int | None,
+        before: int | None,
+        limit: int,
+        home_ttl_s: int,
+    ) -> CachedPage | None:
+        """The page from Redis alone, or None: then ask ``core.timelines``."""
+        social_id = reader_id if home else viewer_id
         for _ in range(2):
-            answer = self._sources(
-                keys=[home_key, self.key("vs", user_id), self.key("epoch", 0)],
-                args=[self.prefix, ttl_s],
+            answer = self._page(
+                keys=[
+                    self.key("vs", social_id) if social_id is not None else b"",
+                    self.epoch_key,
+                    timeline_key,
+                ],
+                args=[
+                    self._p,
+                    "home" if home else "user",
+                    b8(reader_id),
+                    "1" if viewer_id is not None else "0",
+                    b8(before) if before is not None else b"",
+                    limit,
+                    home_ttl_s,
+                ],
             )
             if answer[0] == 1:
-                pulled = [int(a) for a in answer[1].split(b",") if a]
-                return pulled, answer[2:]
-            if not self.load_social(user_id):
+                metrics.CACHE_PAGES.inc()
+                items, last, count = answer[1], answer[2], answer[3]
+                return CachedPage(items, count, _ID.unpack(last)[0] if last else None)
+            if answer[1] != b"social" or not self.load_social(social_id):
+                metrics.CACHE_MISSES.labels(answer[1].decode()).inc()
                 return None
         return None
 
-    # ----------------------------------------------------------------- render
-    def render(
-        self, tweet_ids: list[int], viewer_id: int | None, reader_id: int | None
-    ) -> dict[int, dict]:
-        """Like ``hydrate.load``, from Redis where it can; Postgres for the rest."""
-        social_id = viewer_id if viewer_id is not None else reader_id
-        found, missing, social = self._from_redis(
-            tweet_ids, viewer_id, reader_id, social_id
-        )
-        # first read of this user in a while: load, then answer from Redis
-        if social_id is not None and not social.exists and self.load_social(social_id):
-            found, missing, social = self._from_redis(
-                tweet_ids, viewer_id, reader_id, social_id
-            )
-        if missing:
-            metrics.CACHE_MISSES.inc(len(missing))
-            found.update(self._from_postgres(missing, viewer_id, reader_id))
-        return found
+    def fill(self, tweets) -> None:
+        """Cache what a Postgres-hydrated page showed (see ``core.hydrate``)."""
+        args: list = []
+        for tweet in tweets:
+            for t in (tweet, tweet["retweet_of"]):
+                if t is None:
+                    continue
+                tweet_id = int(t["id"])
+                args += [self.key("tw", tweet_id), _card(t), TWEET_TTL_S]
+                args += [
+                    self.key("un", int(t["author_id"])),
+                    orjson.dumps(t["user_id"]),
+                    NAME_TTL_S,
+                ]
+                args += [self.key("tl", tweet_id), t["like_count"], COUNT_TTL_S]
+                args += [self.key("tr", tweet_id), t["retweet_count"], COUNT_TTL_S]
+        if args:
+            self._quietly(lambda: self._fill(args=args), "fill")
 
-    def _from_redis(self, tweet_ids, viewer_id, reader_id, social_id):
-        social_key = self.key("vs", social_id) if social_id is not None else ""
-        cards, vals, flags = self._render(
-            keys=[social_key], args=[self.prefix, *tweet_ids]
-        )
-        social = Social(flags)
-        found: dict[int, dict] = {}
-        missing: list[int] = []
-        at_val, at_flag = 0, 2
-        for tweet_id, card in zip(tweet_ids, cards, strict=True):
-            if card is None:
-                missing.append(tweet_id)
-                continue
-            author, original, original_author, body = card.split(b"|", 3)
-            wide = original != b"0"
-            nv, nf = (7, 5) if wide else (3, 3)
-            tweet = _assemble(
-                tweet_id,
-                author,
-                body,
-                vals[at_val : at_val + nv],
-                flags[at_flag : at_flag + nf] if flags else None,
-                original,
-                original_author,
-                viewer_id is not None,
-                reader_id,
-                social,
-            )
-            at_val += nv
-            at_flag += nf
-            if tweet is _MISS:
-                missing.append(tweet_id)
-            elif tweet is not _HIDDEN:
-                found[tweet_id] = tweet
-        return found, missing, social
-
-    def _from_postgres(self, tweet_ids, viewer_id, reader_id) -> dict[int, dict]:
-        tweets = hydrate.load(tweet_ids, viewer_id, reader_id)
+    def user_id(self, username: str) -> int | None:
         try:
-            self._fill(args=_fill_args(self, tweets.values()))
-        except redis.RedisError as ex:
-            log.warning("read cache not filled: %s", ex)
-        return tweets
+            value = self.redis.get(self.name_key(username))
+        except redis.RedisError:
+            return None
+        return int(value) if value is not None else None
+
+    def remember_user_id(self, username: str, user_id: int) -> None:
+        self._quietly(
+            lambda: self._fill(args=[self.name_key(username), user_id, NAME_TTL_S]),
+            "fill",
+        )
 
     # ----------------------------------------------------------------- social
     def load_social(self, user_id: int) -> bool:
         """Load a reader's social hash from Postgres; False if it moved meanwhile."""
-        generation, epoch = self.redis.mget(
-            self.key("vg", user_id), self.key("epoch", 0)
-        )
+        generation, epoch = self.redis.mget(self.key("vg", user_id), self.epoch_key)
         rows = db.fetchall(
             _SOCIAL_SQL,
             {"user": user_id, "threshold": self.threshold, "n": LIKES_LOADED},
         )
-        fields: list = ["e", epoch or b"0", "h", _horizon(rows)]
+        fields: list = ["e", epoch or b"0", "h", b8(_horizon(rows))]
         pulled = []
         for kind, ident, big in rows:
-            fields += [f"{kind}{ident}", 1]
+            fields += [kind.encode() + b8(ident), 1]
             if big:
                 pulled.append(str(ident))
         fields += ["p", ",".join(pulled)]
@@ -267,7 +380,7 @@ class ReadCache:
 
     def threshold_crossed(self) -> None:
         """Who is pulled changed for some readers: retire every pulled list."""
-        self._quietly(lambda: self.redis.incr(self.key("epoch", 0)), "epoch")
+        self._quietly(lambda: self.redis.incr(self.epoch_key), "epoch")
 
     def counts_changed(self, tweet_id: int, likes: int, retweets: int) -> None:
         """Written after the commit that changed them (readers only add)."""
@@ -276,24 +389,27 @@ class ReadCache:
         pipe.set(self.key("tr", tweet_id), retweets, ex=COUNT_TTL_S)
         self._quietly(pipe.execute, "counts")
 
-    def renamed(self, user_id: int, username: str) -> None:
+    def renamed(self, user_id: int, old: str, new: str) -> None:
+        self._spoil([self.name_key(old)])
         self._quietly(
-            lambda: self.redis.set(self.key("un", user_id), username, ex=NAME_TTL_S),
+            lambda: self.redis.set(
+                self.key("un", user_id), orjson.dumps(new), ex=NAME_TTL_S
+            ),
             "name",
         )
 
     def tweets_deleted(self, tweet_ids) -> None:
         self._spoil([self.key("tw", t) for t in tweet_ids])
 
-    def user_deleted(self, user_id: int) -> None:
-        """Every tweet of theirs now misses its author: Postgres says it is gone."""
-        self._spoil([self.key("un", user_id)])
+    def user_deleted(self, user_id: int, username: str) -> None:
+        """Their tweets now miss their author, so Postgres is asked (and says gone)."""
+        self._spoil([self.key("un", user_id), self.name_key(username)])
 
-    def _spoil(self, keys: list[str]) -> None:
+    def _spoil(self, keys: list) -> None:
         pipe = self.redis.pipeline(transaction=False)
         for key in keys:
             pipe.delete(key)
-            pipe.set(key + "~", 1, ex=SPOIL_S)
+            pipe.set(key + (b"~" if isinstance(key, bytes) else "~"), 1, ex=SPOIL_S)
         self._quietly(pipe.execute, "spoil")
 
     @staticmethod
@@ -301,95 +417,28 @@ class ReadCache:
         try:
             call()
         except redis.RedisError as ex:
-            # Entries expire on their own; until then Postgres-checked paths
-            # (tweet pages, likes) stay right.
+            # Entries expire on their own; until then the long path (Postgres)
+            # serves whatever the cache lacks.
             log.warning("read cache %s not updated: %s", what, ex)
-
-
-_MISS, _HIDDEN = object(), object()
-
-
-def _assemble(
-    tweet_id,
-    author,
-    body,
-    vals,
-    flags,
-    original,
-    original_author,
-    viewer: bool,
-    reader_id,
-    social,
-):
-    if reader_id is not None and int(author) != reader_id:
-        if not social.exists:
-            return _MISS
-        if flags[0] is None:
-            return _HIDDEN  # no longer followed
-    if viewer and (not social.exists or tweet_id < social.horizon):
-        return _MISS
-    name, likes, retweets = vals[0], vals[1], vals[2]
-    if name is None or likes is None or retweets is None:
-        return _MISS
-    tweet = _tweet(tweet_id, author, name, body, likes, retweets)
-    if viewer:
-        tweet["liked"] = flags[1] is not None
-        tweet["retweeted"] = flags[2] is not None
-    if original != b"0":
-        ocard, oname, olikes, oretweets = vals[3], vals[4], vals[5], vals[6]
-        if ocard is None or oname is None or olikes is None or oretweets is None:
-            return _MISS
-        orig_id = int(original)
-        if viewer and orig_id < social.horizon:
-            return _MISS
-        inner = _tweet(
-            orig_id, original_author, oname, ocard.split(b"|", 3)[3], olikes, oretweets
-        )
-        if viewer:
-            inner["liked"] = flags[3] is not None
-            inner["retweeted"] = flags[4] is not None
-        tweet["retweet_of"] = inner
-    return tweet
-
-
-def _tweet(tweet_id, author, name, body, likes, retweets) -> dict:
-    tweet = orjson.loads(body)
-    tweet["id"] = str(tweet_id)
-    tweet["user_id"] = name.decode()
-    tweet["author_id"] = author.decode()
-    tweet["like_count"] = int(likes)
-    tweet["retweet_count"] = int(retweets)
-    tweet["retweet_of"] = None
-    return tweet
 
 
 def _card(tweet: dict) -> bytes:
     original = tweet["retweet_of"]
-    head = (
-        f"{tweet['author_id']}|{original['id']}|{original['author_id']}|"
-        if original
-        else f"{tweet['author_id']}|0|0|"
-    )
-    return head.encode() + orjson.dumps(
+    head = b8(int(tweet["author_id"]))
+    if original:
+        head += b8(int(original["id"])) + b8(int(original["author_id"]))
+    else:
+        head += _NONE + _NONE
+    fixed = orjson.dumps(
         {
+            "id": tweet["id"],
+            "author_id": tweet["author_id"],
             "tweet_content": tweet["tweet_content"],
             "created_at": tweet["created_at"],
             "reply_to": tweet["reply_to"],
         }
     )
-
-
-def _fill_args(cache: ReadCache, tweets) -> list:
-    args: list = []
-    for tweet in tweets:
-        for t in (tweet, tweet["retweet_of"]):
-            if t is None:
-                continue
-            args += [cache.key("tw", t["id"]), _card(t), TWEET_TTL_S]
-            args += [cache.key("un", t["author_id"]), t["user_id"], NAME_TTL_S]
-            args += [cache.key("tl", t["id"]), t["like_count"], COUNT_TTL_S]
-            args += [cache.key("tr", t["id"]), t["retweet_count"], COUNT_TTL_S]
-    return args
+    return head + fixed[1:-1]
 
 
 def _horizon(rows) -> int:

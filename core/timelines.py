@@ -20,7 +20,7 @@ import redis
 
 from core import db, hydrate, metrics
 from core.errors import BadRequest
-from core.read_cache import ReadCache
+from core.read_cache import CachedPage, ReadCache
 from core.timeline_store import (
     PLACEHOLDER,
     PLACEHOLDER_FLOOR,
@@ -81,6 +81,36 @@ class Timelines:
         """One page of a user's own tweets and retweets, newest first."""
         return self._page(USER, user_id, before, offset, limit, viewer_id)
 
+    def cached_page(
+        self,
+        kind: str,
+        user_id: int,
+        before: int | None,
+        limit: int,
+        viewer_id: int | None,
+    ) -> CachedPage | None:
+        """The page rendered by Redis alone (warm caches), or None."""
+        if self.cache is None:
+            return None
+        key = (
+            self.store.home_key(user_id)
+            if kind == HOME
+            else self.store.user_key(user_id)
+        )
+        try:
+            return self.cache.page(
+                kind == HOME,
+                key,
+                user_id,
+                viewer_id,
+                before,
+                limit,
+                self.store.home_ttl_s,
+            )
+        except redis.RedisError as ex:
+            log.warning("%s page from the long path: %s", kind, ex)
+            return None
+
     def _page(self, kind, user_id, before, offset, limit, viewer_id) -> list[dict]:
         oracle = _HOME_ORACLE if kind == HOME else _USER_ORACLE
         if offset:  # the legacy start= offset: straight from Postgres
@@ -108,19 +138,10 @@ class Timelines:
     def _home_sources(self, user_id: int) -> tuple[list[Timeline], int]:
         """The reader's home key and the user keys of pulled authors, one round trip."""
         home = self.store.home_key(user_id)
-        cached = None
-        if self.cache is not None:
-            cached = self.cache.home_sources(user_id, home, self.store.home_ttl_s)
-        if cached is not None:
-            pulled, raws = cached
-            found = [decode(raw) for raw in raws]
-        else:
-            pulled = self.pulled_authors(user_id)
         wanted = [(home, user_id, HOME)] + [
-            (self.store.user_key(a), a, USER) for a in pulled
+            (self.store.user_key(a), a, USER) for a in self.pulled_authors(user_id)
         ]
-        if cached is None:
-            found = self.store.read([key for key, _, _ in wanted], touch=home)
+        found = self.store.read([key for key, _, _ in wanted], touch=home)
         sources = [
             self._ensure(key, owner, kind, timeline)
             for (key, owner, kind), timeline in zip(wanted, found, strict=True)
@@ -169,14 +190,9 @@ class Timelines:
     def _visible(self, user_id, batch, viewer_id, check_follow) -> list[dict]:
         """The batch's entries that are still live (and still followed)."""
         reader = user_id if check_follow else None
-        ids = [tweet_id for tweet_id, _ in batch]
+        tweets = hydrate.load([tweet_id for tweet_id, _ in batch], viewer_id, reader)
         if self.cache is not None:
-            try:
-                tweets = self.cache.render(ids, viewer_id, reader)
-            except redis.RedisError:
-                tweets = hydrate.load(ids, viewer_id, reader)
-        else:
-            tweets = hydrate.load(ids, viewer_id, reader)
+            self.cache.fill(tweets.values())  # the next read of these is warm
         return [tweets[tweet_id] for tweet_id, _ in batch if tweet_id in tweets]
 
     def _oracle_page(self, sql, user_id, before, offset, limit, viewer_id):

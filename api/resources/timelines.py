@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import falcon
+import orjson
 
-from api.io import limit_param, page, send, single_param, start_param
+from api.io import JSON, limit_param, page, send, single_param, start_param
 from api.middleware import require_claims, viewer_id
 from core.container import Deps
 from core.errors import ValidationFailed
@@ -25,13 +26,34 @@ class _Timeline:
             before = self.deps.cursors.decode(cursor, self.kind, owner)
         else:
             offset = start_param(req)
-        items = reader(owner, before, offset, limit, viewer_id(req))
-        next_cursor = None
-        if len(items) == limit:
-            next_cursor = self.deps.cursors.encode(
-                self.kind, owner, int(items[-1]["id"])
+        viewer = viewer_id(req)
+        if offset == 0:
+            cached = self.deps.timelines.cached_page(
+                self.kind, owner, before, limit, viewer
             )
-        send(resp, page(items, next_cursor))
+            if cached is not None:
+                # the items arrive as JSON: only the envelope is written here
+                resp.content_type = JSON
+                resp.data = b"".join(
+                    (
+                        b'{"data":[',
+                        cached.items,
+                        b'],"next_cursor":',
+                        orjson.dumps(
+                            self._cursor(owner, cached.count, limit, cached.last_id)
+                        ),
+                        b"}",
+                    )
+                )
+                return
+        items = reader(owner, before, offset, limit, viewer)
+        last = int(items[-1]["id"]) if items else None
+        send(resp, page(items, self._cursor(owner, len(items), limit, last)))
+
+    def _cursor(self, owner: int, count: int, limit: int, last_id) -> str | None:
+        if count < limit:
+            return None
+        return self.deps.cursors.encode(self.kind, owner, last_id)
 
 
 class Home(_Timeline):
@@ -50,5 +72,13 @@ class UserTimeline(_Timeline):
         username = single_param(req, "username")
         if not username:
             raise ValidationFailed("username is required", code="missing_field")
-        owner = users.id_by_username(username)
+        owner = self._owner(username)
         self._page(req, resp, owner, self.deps.timelines.user_page)
+
+    def _owner(self, username: str) -> int:
+        cache = self.deps.timelines.cache
+        owner = cache.user_id(username)
+        if owner is None:
+            owner = users.id_by_username(username)  # 404 for an unknown name
+            cache.remember_user_id(username, owner)
+        return owner

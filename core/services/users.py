@@ -96,8 +96,14 @@ def update(deps: Deps, user_id: int, family_id: str, body: dict) -> dict:
         if not deps.passwords.verify(row[0], current):
             raise Forbidden("The current password is wrong", code="wrong_password")
         changes["password_hash"] = deps.passwords.hash(new_password)
+    old_name = None
     try:
         with db.database.atomic():
+            if "username" in changes:
+                row = db.fetchone(
+                    "SELECT username FROM users WHERE id = %s", (user_id,)
+                )
+                old_name = row[0] if row else None
             if changes:
                 assignments = ", ".join(f"{column} = %s" for column in changes)
                 count = db.execute(
@@ -113,16 +119,18 @@ def update(deps: Deps, user_id: int, family_id: str, body: dict) -> dict:
     except peewee.IntegrityError as ex:
         raise _conflict(ex) from None
     profile = me(user_id)
-    if "username" in changes:
-        deps.timelines.cache.renamed(user_id, profile["username"])
+    if old_name is not None:
+        deps.timelines.cache.renamed(user_id, old_name, profile["username"])
     return profile
 
 
-def _forget(deps: Deps, user_id: int, touched: list[int], crossed: bool) -> None:
+def _forget(
+    deps: Deps, user_id: int, username: str, touched: list[int], crossed: bool
+) -> None:
     """Read caches after an account deletion: its tweets now miss their author
     (so Postgres is asked, and says gone), and counts it was part of drop."""
     cache = deps.timelines.cache
-    cache.user_deleted(user_id)
+    cache.user_deleted(user_id, username)
     if crossed:
         cache.threshold_crossed()
     for start in range(0, len(touched), 500):
@@ -184,10 +192,10 @@ def delete(deps: Deps, user_id: int, request_id: str | None = None) -> None:
                 (user_id, user_id),
             )
         ]
-        (big,) = db.fetchone(
-            "SELECT follower_count >= %s FROM users WHERE id = %s",
+        big, username = db.fetchone(
+            "SELECT follower_count >= %s, username FROM users WHERE id = %s",
             (deps.settings.fanout_threshold, user_id),
-        ) or (False,)
+        ) or (False, "")
         if db.execute("DELETE FROM users WHERE id = %s", (user_id,)) == 0:
             raise Unauthorized("The account no longer exists", code="invalid_token")
         deps.denylist.revoke(
@@ -207,10 +215,10 @@ def delete(deps: Deps, user_id: int, request_id: str | None = None) -> None:
                 outbox.REMOVE_TWEETS, [list(r) for r in retweets], request_id=request_id
             )
 
-        return touched, big or bool(crossing)
+        return touched, big or bool(crossing), username
 
-    touched, crossed = db.in_transaction(work)
-    _forget(deps, user_id, touched, crossed)
+    touched, crossed, username = db.in_transaction(work)
+    _forget(deps, user_id, username, touched, crossed)
     store = deps.timelines.store
     # If Redis is away, reads still filter the deleted tweets out.
     with contextlib.suppress(redis.RedisError):
