@@ -7,8 +7,8 @@ changes for its own reasons (ids in key names are 8-byte big-endian):
 * ``tw:<id>``   24 bytes (author, original, original's author) + the JSON
   fields that never change (id, author_id, tweet_content, created_at, reply_to).
   Only a delete changes it.
-* ``un:<user>`` the author's username as JSON (a rename rewrites it).
-* ``tl:<id>``, ``tr:<id>`` like and retweet counts (rewritten after each commit
+* ``un:<user>`` the author's ``"user_id":"<username>"`` (a rename rewrites it).
+* ``tn:<id>`` ``"like_count":n,"retweet_count":m`` (rewritten after each commit
   that changes them, with the values read after that commit).
 * ``vs:<user>`` the reader's *social* hash: whom they follow (``f<id>``), which
   followees are pulled (``p``, decimal ids), what they liked (``l<id>``) and
@@ -109,25 +109,37 @@ for k = 1, #keys do
   pos[k] = 1
 end
 if home then redis.call('EXPIRE', KEYS[3], ARGV[7]) end
-local cands, last, stop = {}, nil, nil
+-- k-way merge on cached heads (two 32-bit halves each: exact, no locale)
+local hh, hl = {}, {}
+local function head(k)
+  if pos[k] <= #wins[k] then
+    hh[k], hl[k] = struct.unpack('>I4>I4', wins[k], pos[k])
+  else
+    hh[k] = nil
+  end
+end
+for k = 1, #keys do head(k) end
+local fh, fl = struct.unpack('>I4>I4', floor)
+local cands, lh, ll, stop = {}, -1, -1, nil
 while #cands < want do
-  local best, bestid = nil, nil
+  local best, bh, bl = nil, -1, -1
   for k = 1, #keys do
-    if pos[k] <= #wins[k] then
-      local id = string.sub(wins[k], pos[k], pos[k] + 7)
-      if not best or less(bestid, id) then best, bestid = k, id end
+    local h = hh[k]
+    if h then
+      if h > bh or (h == bh and hl[k] > bl) then best, bh, bl = k, h, hl[k] end
     elseif not done[k] then
       stop = 'window'
     end
   end
   if stop then break end
   if not best then stop = 'end'; break end
-  if less(bestid, floor) then stop = 'floor'; break end
-  if bestid ~= last then
+  if bh < fh or (bh == fh and bl < fl) then stop = 'floor'; break end
+  if bh ~= lh or bl ~= ll then
     cands[#cands + 1] = string.sub(wins[best], pos[best], pos[best] + 15)
-    last = bestid
+    lh, ll = bh, bl
   end
   pos[best] = pos[best] + 16
+  head(best)
 end
 -- still followed? (the entry carries its author)
 local shown = {}
@@ -150,24 +162,23 @@ end
 -- a short page is the end only if no source has a floor: else Postgres has more
 if #shown < limit and (stop ~= 'end' or floor ~= Z8) then return {0, 'short'} end
 if #shown == 0 then return {1, '', '', 0} end
+local ptw, pun, ptn = p .. 'tw:', p .. 'un:', p .. 'tn:'
 local ckeys = {}
-for i = 1, #shown do ckeys[i] = p .. 'tw:' .. shown[i] end
+for i = 1, #shown do ckeys[i] = ptw .. shown[i] end
 local cards = redis.call('MGET', unpack(ckeys))
 local more, fields = {}, {}
 for i = 1, #shown do
   local c = cards[i]
   if not c then return {0, 'miss'} end
   local id, o = shown[i], string.sub(c, 9, 16)
-  more[#more + 1] = p .. 'un:' .. string.sub(c, 1, 8)
-  more[#more + 1] = p .. 'tl:' .. id
-  more[#more + 1] = p .. 'tr:' .. id
+  more[#more + 1] = pun .. string.sub(c, 1, 8)
+  more[#more + 1] = ptn .. id
   fields[#fields + 1] = 'l' .. id
   fields[#fields + 1] = 'r' .. id
   if o ~= Z8 then
-    more[#more + 1] = p .. 'tw:' .. o
-    more[#more + 1] = p .. 'un:' .. string.sub(c, 17, 24)
-    more[#more + 1] = p .. 'tl:' .. o
-    more[#more + 1] = p .. 'tr:' .. o
+    more[#more + 1] = ptw .. o
+    more[#more + 1] = pun .. string.sub(c, 17, 24)
+    more[#more + 1] = ptn .. o
     fields[#fields + 1] = 'l' .. o
     fields[#fields + 1] = 'r' .. o
   end
@@ -175,37 +186,41 @@ end
 local vals = redis.call('MGET', unpack(more))
 local flags = {}
 if viewer then flags = redis.call('HMGET', KEYS[1], unpack(fields)) end
-local horizon = social[3] or Z8
+local hz = social[3] or Z8
+local zh, zl = struct.unpack('>I4>I4', hz)
+-- one buffer, one concat: no intermediate strings
+local out, n = {}, 0
+local function put(s) n = n + 1; out[n] = s end
 local function render(card, id, j, fj)
-  local name, likes, retweets = vals[j], vals[j + 1], vals[j + 2]
-  if not (name and likes and retweets) then return nil end
-  local s = '{' .. string.sub(card, 25) .. ',"user_id":' .. name
-    .. ',"like_count":' .. likes .. ',"retweet_count":' .. retweets
+  if not (vals[j] and vals[j + 1]) then return false end
+  put('{'); put(string.sub(card, 25)); put(','); put(vals[j]); put(',')
+  put(vals[j + 1])
   if viewer then
-    if less(id, horizon) then return nil end
-    s = s .. ',"liked":' .. (flags[fj] and 'true' or 'false')
-      .. ',"retweeted":' .. (flags[fj + 1] and 'true' or 'false')
+    local ih, il = struct.unpack('>I4>I4', id)
+    if ih < zh or (ih == zh and il < zl) then return false end
+    put(flags[fj] and ',"liked":true' or ',"liked":false')
+    put(flags[fj + 1] and ',"retweeted":true' or ',"retweeted":false')
   end
-  return s
+  return true
 end
-local out, j, fj = {}, 1, 1
+local j, fj = 1, 1
 for i = 1, #shown do
   local c = cards[i]
   local o = string.sub(c, 9, 16)
-  local s = render(c, shown[i], j, fj)
-  if not s then return {0, 'miss'} end
+  if i > 1 then put(',') end
+  if not render(c, shown[i], j, fj) then return {0, 'miss'} end
   if o == Z8 then
-    out[i] = s .. ',"retweet_of":null}'
-    j, fj = j + 3, fj + 2
+    put(',"retweet_of":null}')
+    j, fj = j + 2, fj + 2
   else
-    local oc = vals[j + 3]
-    local inner = oc and render(oc, o, j + 4, fj + 2)
-    if not inner then return {0, 'miss'} end
-    out[i] = s .. ',"retweet_of":' .. inner .. ',"retweet_of":null}}'
-    j, fj = j + 7, fj + 4
+    put(',"retweet_of":')
+    local oc = vals[j + 2]
+    if not (oc and render(oc, o, j + 3, fj + 2)) then return {0, 'miss'} end
+    put(',"retweet_of":null}}')
+    j, fj = j + 5, fj + 4
   end
 end
-return {1, table.concat(out, ','), shown[#shown], #shown}
+return {1, table.concat(out), shown[#shown], #shown}
 """
 
 # Readers add what is missing, never over a spoiled key. ARGV: key, value, ttl...
@@ -324,11 +339,14 @@ class ReadCache:
                 args += [self.key("tw", tweet_id), _card(t), TWEET_TTL_S]
                 args += [
                     self.key("un", int(t["author_id"])),
-                    orjson.dumps(t["user_id"]),
+                    _name(t["user_id"]),
                     NAME_TTL_S,
                 ]
-                args += [self.key("tl", tweet_id), t["like_count"], COUNT_TTL_S]
-                args += [self.key("tr", tweet_id), t["retweet_count"], COUNT_TTL_S]
+                args += [
+                    self.key("tn", tweet_id),
+                    _counts(t["like_count"], t["retweet_count"]),
+                    COUNT_TTL_S,
+                ]
         if args:
             self._quietly(lambda: self._fill(args=args), "fill")
 
@@ -384,17 +402,17 @@ class ReadCache:
 
     def counts_changed(self, tweet_id: int, likes: int, retweets: int) -> None:
         """Written after the commit that changed them (readers only add)."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.set(self.key("tl", tweet_id), likes, ex=COUNT_TTL_S)
-        pipe.set(self.key("tr", tweet_id), retweets, ex=COUNT_TTL_S)
-        self._quietly(pipe.execute, "counts")
+        self._quietly(
+            lambda: self.redis.set(
+                self.key("tn", tweet_id), _counts(likes, retweets), ex=COUNT_TTL_S
+            ),
+            "counts",
+        )
 
     def renamed(self, user_id: int, old: str, new: str) -> None:
         self._spoil([self.name_key(old)])
         self._quietly(
-            lambda: self.redis.set(
-                self.key("un", user_id), orjson.dumps(new), ex=NAME_TTL_S
-            ),
+            lambda: self.redis.set(self.key("un", user_id), _name(new), ex=NAME_TTL_S),
             "name",
         )
 
@@ -420,6 +438,14 @@ class ReadCache:
             # Entries expire on their own; until then the long path (Postgres)
             # serves whatever the cache lacks.
             log.warning("read cache %s not updated: %s", what, ex)
+
+
+def _name(username: str) -> bytes:
+    return b'"user_id":' + orjson.dumps(username)
+
+
+def _counts(likes: int, retweets: int) -> bytes:
+    return b'"like_count":%d,"retweet_count":%d' % (likes, retweets)
 
 
 def _card(tweet: dict) -> bytes:
