@@ -110,115 +110,159 @@ local function merge(key, new, cap, limit, ttl, newfloor, slack)
 end
 """
 
-# The fan-out's hot loop: one entry (ARGV[1]) into every key. One GETRANGE
-# reads the header, the free slots and the newest WINDOW entries; the entry's
+# The fan-out's hot loop: the entries of ARGV[1] into every key. One GETRANGE
+# reads the header, the free slots and the newest WINDOW entries; an entry's
 # place is found there (nearly always first: a new tweet is the newest). With a
 # free slot, one SETRANGE from offset 0 writes the new header, the remaining
 # free slots, the newer entries moved up one slot and the entry -- the rest of
 # the key is untouched. Without one, the key is rewritten from its kept tail
 # (string slices, no per-entry loop), trimmed to cap past cap + slack. A place
-# beyond the window, and placeholders behind their newest entry, take the
-# general merge. Costs per key, in Redis: ~3.5 us in place, ~25 us a rewrite
-# (once every slack + 1 pushes), ~1 ms a merge.
+# beyond the window is looked for in the whole key (one GET); placeholders
+# behind their newest entry take the general merge. Costs per key, in Redis:
+# ~3.5 us in place, ~35 us a rewrite (once every slack + 1 pushes), ~50 us
+# past the window, ~1 ms a merge.
+#
+# Up to ``slack`` entries at once (a burst by one author) go in as one write
+# when they are all newer than the newest: in the free slots, or a rewrite
+# trimmed once (as a merge would); otherwise one by one, oldest first, as
+# single pushes would. More (a follow's backfill) are merged, trimmed once.
 _PUSH = (
     _LUA_LIB
     + r"""
 local cap, limit, slack = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local e = ARGV[1]
+local unpack, call = struct.unpack, redis.call
+local blob = ARGV[1]
+local k = #blob / 16
 local written = 0
-if #e ~= 16 then
-  for k = 1, #KEYS do
-    written = written + merge(KEYS[k], e, cap, limit, 0, nil, slack)
+if k == 0 then
+  for i = 1, #KEYS do written = written + call('EXISTS', KEYS[i]) end
+  return written
+end
+if k > slack then
+  for i = 1, #KEYS do
+    written = written + merge(KEYS[i], blob, cap, limit, 0, nil, slack)
   end
   return written
 end
 local WINDOW = 8
 local want = 16 + (slack + WINDOW) * 16   -- bytes read per key
-local eid = string.sub(e, 1, 8)
-local eh, el = struct.unpack('>I4>I4', e)
 local placeholder = string.rep('\255', 8)
 local head, zeros = {}, {}
 for f = 0, slack do
   head[f] = struct.pack('>I4>I4', 0, f)
   zeros[f] = string.rep('\0', f * 16)
 end
-local unpack, call = struct.unpack, redis.call
-local function older(s, p)  -- is the id at s[p] below the entry's?
-  local h, l = unpack('>I4>I4', s, p)
-  if h ~= eh then return h < eh end
-  return l < el
+-- the entries, oldest first, each with what its comparisons and writes need
+local entries = {}
+for j = #blob - 15, 1, -16 do
+  local e = string.sub(blob, j, j + 15)
+  local h, l = unpack('>I4>I4', e)
+  entries[#entries + 1] = {e = e, id = string.sub(e, 1, 8), h = h, l = l, fill = {}}
 end
--- the common case's write, from offset 8: header's free count, the free
--- slots left, the entry in the last one (the same bytes for every key)
-local fill = {}
-for k = 1, #KEYS do
-  local key = KEYS[k]
-  local got = call('GETRANGE', key, 0, want - 1)
+local function older(s, p, E)  -- is the id at s[p] below E's?
+  local h, l = unpack('>I4>I4', s, p)
+  if h ~= E.h then return h < E.h end
+  return l < E.l
+end
+-- the common write, from offset 8: header's free count, the free slots left,
+-- then the new entries in the last ones (the same bytes for every key)
+local function fill(E, free, n, bytes)
+  local cached = E.fill[free]
+  if not cached then
+    cached = head[free - n] .. zeros[free - n] .. bytes
+    E.fill[free] = cached
+  end
+  return cached
+end
+-- No free slot left for `new` (bytes of entries) at 1-based position p of
+-- `got` (which holds the key from its start to at least p - 1): rewrite the
+-- key, trimmed to cap past cap + slack. Lua hashes every byte of every string
+-- it makes, so only the kept tail is read, and it is the only copy.
+local function rewrite(key, got, at, p, new)
+  local size = call('STRLEN', key)
+  local count = (size - at + 1 + #new) / 16
+  local body = string.sub(got, at, p - 1) .. new  -- the newest, up to p
+  local keep = count - #body / 16  -- old entries after them, kept
+  local floor = string.sub(got, 1, 8)
+  local trim = count > limit
+  if trim then
+    count, keep = cap, cap - #body / 16
+    if keep < 1 then  -- a tiny cap
+      body, keep = string.sub(body, 1, cap * 16), 0
+      floor = string.sub(body, -16, -9)
+    end
+  end
+  local tail = ''
+  if keep > 0 then
+    tail = call('GETRANGE', key, p - 1, p + keep * 16 - 2)
+    if trim then floor = string.sub(tail, -16, -9) end
+  end
+  local f = free_after(count, cap, slack)
+  local front = floor .. head[f] .. zeros[f] .. body
+  if #front + #tail == size then
+    -- a trim that frees as many slots as it drops: same length
+    call('SETRANGE', key, 0, front)
+    call('SETRANGE', key, #front, tail)
+  else
+    call('SET', key, front .. tail, 'KEEPTTL')
+  end
+  return true
+end
+local function insert(key, E, got)
+  local e, eid, want = E.e, E.id, want
   local n = #got
-  if n >= 16 then
+  local _, free = unpack('>I4>I4', got, 9)
+  local at = 17 + free * 16  -- 1-based position of the newest entry
+  if free > 0 and free <= slack and at + 15 <= n and older(got, at, E) then
+    -- newer than the newest, which is at or above the floor (a placeholder
+    -- keeps everything anyway): the fan-out's case
+    call('SETRANGE', key, 8, fill(E, free, 1, e))
+    return
+  end
+  local floor = string.sub(got, 1, 8)
+  if floor == placeholder or free > slack then
+    merge(key, e, cap, limit, 0, nil, slack)
+    return
+  end
+  if floor ~= eid and not older(got, 1, E) then return end  -- below the floor
+  -- find its place among the newest entries read (all of them, if need be)
+  local p = at
+  while true do
+    while p + 15 <= n do
+      if string.sub(got, p, p + 7) == eid then return end  -- already there
+      if older(got, p, E) then break end
+      p = p + 16
+    end
+    if p + 15 <= n or n < want then break end
+    got, want = call('GET', key), math.huge  -- its place is past the window
+    n = #got
+  end
+  if free > 0 then
+    -- move the newer entries up one slot, the entry below them
+    call('SETRANGE', key, 0, floor .. head[free - 1] .. zeros[free - 1]
+      .. string.sub(got, at, p - 1) .. e)
+  else
+    rewrite(key, got, at, p, e)
+  end
+end
+local oldest = entries[1]
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  local got = call('GETRANGE', key, 0, want - 1)
+  if #got >= 16 then
     written = written + 1
     local _, free = unpack('>I4>I4', got, 9)
-    local at = 17 + free * 16  -- 1-based position of the newest entry
-    if free > 0 and free <= slack and at + 15 <= n and older(got, at) then
-      -- newer than the newest, which is at or above the floor (a placeholder
-      -- keeps everything anyway): the fan-out's case
-      local bytes = fill[free]
-      if not bytes then
-        bytes = head[free - 1] .. zeros[free - 1] .. e
-        fill[free] = bytes
-      end
-      call('SETRANGE', key, 8, bytes)
+    local at = 17 + free * 16
+    local newer = k > 1 and free <= slack and at + 15 <= #got
+      and older(got, at, oldest)
+    if newer and free >= k then
+      call('SETRANGE', key, 8, fill(oldest, free, k, blob))  -- all in one
+    elseif newer then
+      rewrite(key, got, at, at, blob)  -- trimmed once, as a merge would
     else
-      local floor = string.sub(got, 1, 8)
-      if floor == placeholder or free > slack then
-        merge(key, e, cap, limit, 0, nil, slack)
-      elseif floor == eid or older(got, 1) then  -- at or above the floor
-        -- find its place among the newest entries read
-        local p, dup = at, false
-        while p + 15 <= n do
-          if string.sub(got, p, p + 7) == eid then dup = true; break end
-          if older(got, p) then break end
-          p = p + 16
-        end
-        if dup then
-          -- already there: a redelivery
-        elseif p + 15 > n and n == want then
-          merge(key, e, cap, limit, 0, nil, slack)  -- its place is past the window
-        elseif free > 0 then
-          -- move the newer entries up one slot, the entry below them
-          call('SETRANGE', key, 0, floor .. head[free - 1] .. zeros[free - 1]
-            .. string.sub(got, at, p - 1) .. e)
-        else
-          -- no free slot: rewrite. Lua hashes every byte of every string it
-          -- makes, so only the kept tail is read, and it is the only copy
-          local m = (p - at) / 16  -- entries newer than this one
-          local size = call('STRLEN', key)
-          local count = (size - at + 1) / 16 + 1
-          local keep = count - m - 1  -- older entries kept
-          local trim = count > limit
-          if trim then
-            count, keep = cap, cap - m - 1
-          end
-          if trim and keep < 1 then
-            merge(key, e, cap, limit, 0, nil, slack)  -- a tiny cap
-          else
-            local tail = ''
-            if keep > 0 then
-              tail = call('GETRANGE', key, p - 1, p + keep * 16 - 2)
-              if trim then floor = string.sub(tail, -16, -9) end
-            end
-            local f = free_after(count, cap, slack)
-            local front = floor .. head[f] .. zeros[f]
-              .. string.sub(got, at, p - 1) .. e
-            if #front + #tail == size then
-              -- a trim that frees as many slots as it drops: same length
-              call('SETRANGE', key, 0, front)
-              call('SETRANGE', key, #front, tail)
-            else
-              call('SET', key, front .. tail, 'KEEPTTL')
-            end
-          end
-        end
+      insert(key, oldest, got)
+      for j = 2, k do
+        insert(key, entries[j], call('GETRANGE', key, 0, want - 1))
       end
     end
   end

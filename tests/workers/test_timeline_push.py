@@ -35,7 +35,7 @@ class Key:
     """One timeline key as the rules define it (None: the key is missing)."""
 
     def __init__(self, cap: int, slack: int):
-        self.cap, self.limit = cap, cap + slack
+        self.cap, self.slack, self.limit = cap, slack, cap + slack
         self.floor: int | None = None
         self.ids: list[int] = []
 
@@ -49,6 +49,16 @@ class Key:
             self.floor, self.ids = PLACEHOLDER_FLOOR, []
 
     def push(self, new: list[int]) -> int:
+        """Up to ``slack`` entries all newer than the newest, or more: merged
+        (trimmed once); otherwise one by one, oldest first."""
+        newer = bool(self.ids) and min(new) > self.ids[0]
+        if len(new) <= self.slack and not newer:
+            for tweet_id in sorted(new):
+                self.merge([tweet_id])
+            return int(self.floor is not None)
+        return self.merge(new)
+
+    def merge(self, new: list[int]) -> int:
         if self.floor is None:
             return 0
         keep_all = self.floor == PLACEHOLDER_FLOOR
@@ -124,8 +134,10 @@ def test_pushes_match_the_model_byte_for_byte(deps, clean, cap, batch, steps, se
             if floor in (None, 0, PLACEHOLDER_FLOOR):
                 continue
             new = [floor - rng.randint(0, 1)]
-        elif roll < 0.8:  # a follow's backfill: several at once
-            new = rng.sample(history, min(len(history), rng.randint(2, 6)))
+        elif roll < 0.76:  # a follow's backfill: several at once
+            new = rng.sample(history, min(len(history), rng.randint(2, 40)))
+        elif roll < 0.8:  # a burst by one author, pushed together
+            new = [fresh() for _ in range(rng.randint(2, store.TRIM_SLACK))]
         elif roll < 0.87:
             gone = set(rng.sample(history, min(len(history), 3)))
             store.remove_ids(chosen, sorted(gone))
@@ -192,3 +204,12 @@ def test_streamed_batches_reload_a_missing_script_and_take_any_key(deps, clean):
     assert store.redis.exists(keys[0]) == 0
     for timeline in store.read(keys[1:]):
         assert list(timeline.entries()) == [(BASE + 1, 2), (BASE, 1)]
+
+
+def test_an_empty_push_changes_nothing_and_counts_the_keys(deps, clean):
+    store = TimelineStore(deps.redis, deps.settings.redis_prefix, 12, 60)
+    keys = [store.home_key(1), store.home_key(2)]
+    store.rebuild(keys[0], [(BASE, 1)])
+    before = deps.redis.get(keys[0])
+    assert store.push(keys, []) == 1
+    assert deps.redis.get(keys[0]) == before
