@@ -50,7 +50,7 @@ _NONE = bytes(8)
 
 # KEYS: social hash ('' if anonymous), epoch, timeline key.
 # ARGV: prefix, 'home'|'user', reader (8 bytes), viewer '1'|'0',
-#       before (8 bytes or ''), limit, ttl of a home key.
+#       before (8 bytes or ''), limit, ttl of a home key, free slots reserved.
 # Returns {1, items JSON, last id, count} or {0, why}.
 _PAGE = r"""
 local p, home, reader = ARGV[1], ARGV[2] == 'home', ARGV[3]
@@ -78,18 +78,23 @@ end
 -- only above the highest floor
 local want = limit + 8
 local wins, pos, done, floor = {}, {}, {}, Z8
+local reach = 16 + tonumber(ARGV[8]) * 16 + want * 16  -- header, slots, window
 for k = 1, #keys do
-  local head = redis.call('GETRANGE', keys[k], 0, 15)
-  if #head < 16 then return {0, 'key'} end
-  local f = string.sub(head, 1, 8)
+  -- first pages (no cursor) read header, free slots and window in one call
+  local got = redis.call('GETRANGE', keys[k], 0, before == '' and reach - 1 or 15)
+  if #got < 16 then return {0, 'key'} end
+  local f = string.sub(got, 1, 8)
   if f == string.rep('\255', 8) then return {0, 'key'} end
   if less(floor, f) then floor = f end
-  local _, free = struct.unpack('>I4>I4', head, 9)
+  local _, free = struct.unpack('>I4>I4', got, 9)
   local start = 16 + free * 16
-  local n = (redis.call('STRLEN', keys[k]) - start) / 16
-  local lo, hi = 0, n
-  if before ~= '' then
-    while lo < hi do
+  if before == '' and start + want * 16 <= reach then
+    wins[k] = string.sub(got, start + 1, start + want * 16)
+    done[k] = #got < reach
+  else
+    local n = (redis.call('STRLEN', keys[k]) - start) / 16
+    local lo, hi = 0, n
+    while before ~= '' and lo < hi do
       local mid = math.floor((lo + hi) / 2)
       local at = start + mid * 16
       if less(redis.call('GETRANGE', keys[k], at, at + 7), before) then
@@ -98,14 +103,14 @@ for k = 1, #keys do
         lo = mid + 1
       end
     end
+    local take = math.min(want, n - lo)
+    wins[k] = ''
+    if take > 0 then
+      wins[k] = redis.call('GETRANGE', keys[k], start + lo * 16,
+                           start + (lo + take) * 16 - 1)
+    end
+    done[k] = lo + take >= n
   end
-  local take = math.min(want, n - lo)
-  wins[k] = ''
-  if take > 0 then
-    wins[k] = redis.call('GETRANGE', keys[k], start + lo * 16,
-                         start + (lo + take) * 16 - 1)
-  end
-  done[k] = lo + take >= n
   pos[k] = 1
 end
 if home then redis.call('EXPIRE', KEYS[3], ARGV[7]) end
@@ -299,6 +304,7 @@ class ReadCache:
         before: int | None,
         limit: int,
         home_ttl_s: int,
+        slack: int,
     ) -> CachedPage | None:
         """The page from Redis alone, or None: then ask ``core.timelines``."""
         social_id = reader_id if home else viewer_id
@@ -317,6 +323,7 @@ class ReadCache:
                     b8(before) if before is not None else b"",
                     limit,
                     home_ttl_s,
+                    slack,
                 ],
             )
             if answer[0] == 1:

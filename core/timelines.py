@@ -106,6 +106,7 @@ class Timelines:
                 before,
                 limit,
                 self.store.home_ttl_s,
+                self.store.TRIM_SLACK,
             )
         except redis.RedisError as ex:
             log.warning("%s page from the long path: %s", kind, ex)
