@@ -7,8 +7,11 @@ exists is a job done, not an error.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import contextmanager
 
 from core import db, ids, metrics
 from core.container import Deps
@@ -53,10 +56,86 @@ def fanout_tweet(
 def fanout_chunk(
     deps: Deps, tweet_id: int, author_id: int, after: int, upto: int
 ) -> int:
-    if db.fetchone("SELECT 1 FROM tweets WHERE id = %s", (tweet_id,)) is None:
-        return 0
+    """Push a tweet to one slice of a big follower list, with the author's
+    newer tweets that have committed meanwhile (a burst): the slice's keys are
+    then read and written once for all of them, and the chunks of those newer
+    tweets for the same slice find their work done (``_RECENT``)."""
+    span = (author_id, after, upto)
+    with _RECENT.claim(span):  # one push per slice at a time: no overtaking
+        if _RECENT.covers(span, tweet_id):
+            return 0  # went out with an earlier tweet of the burst
+        return _push_burst(deps, span, tweet_id)
+
+
+def _push_burst(deps: Deps, span: tuple[int, int, int], tweet_id: int) -> int:
+    author_id, after, upto = span
+    store = deps.timelines.store
+    rows = db.fetchall(
+        "SELECT id FROM tweets WHERE author_id = %s AND id >= %s ORDER BY id LIMIT %s",
+        (author_id, tweet_id, min(BURST_MAX, store.TRIM_SLACK)),
+    )
+    tweet_ids = [r[0] for r in rows]
+    if not tweet_ids or tweet_ids[0] != tweet_id:
+        return 0  # deleted before we got to it
     followers = deps.timelines.follower_ids(author_id, after=after, upto=upto)
-    return _push(deps, tweet_id, author_id, followers)
+    keys = [store.home_key(f) for f in followers]
+    written = store.push(keys, [(t, author_id) for t in tweet_ids])
+    _RECENT.add(span, tweet_ids)
+    metrics.FANOUT_ENTRIES.inc(written * len(tweet_ids))
+    for t in tweet_ids:
+        _observe_lag(t)
+    return written
+
+
+BURST_MAX = 32  # tweets per chunk push (also at most the store's slack)
+
+
+class _RecentSpans:
+    """Which tweets this process pushed to which follower slices, lately.
+
+    A chunk is skipped only for a tweet pushed to the very same slice (same
+    author, same follow-id bounds: the same followers, since new follows get
+    higher ids) by a push that completed. Another process, or a tweet beyond
+    memory, just pushes again: pushes are idempotent.
+    """
+
+    def __init__(self, spans: int = 4096, per_span: int = 256):
+        self._spans: OrderedDict[tuple, set[int]] = OrderedDict()
+        self._claims: dict[tuple, threading.Lock] = {}
+        self._lock = threading.Lock()
+        self._max_spans, self._per_span = spans, per_span
+
+    @contextmanager
+    def claim(self, span: tuple):
+        """Serialize this process's pushes to one slice: a later tweet's chunk
+        waits for the push in progress (and then usually finds its tweet in
+        it) instead of overtaking it, which would put the earlier tweets
+        below newer ones, past the store's fast path."""
+        with self._lock:
+            claim = self._claims.setdefault(span, threading.Lock())
+            if len(self._claims) > 2 * self._max_spans:
+                for other, held in list(self._claims.items()):
+                    if other != span and not held.locked():
+                        del self._claims[other]
+        with claim:
+            yield
+
+    def covers(self, span: tuple, tweet_id: int) -> bool:
+        with self._lock:
+            return tweet_id in self._spans.get(span, ())
+
+    def add(self, span: tuple, tweet_ids: list[int]) -> None:
+        with self._lock:
+            known = self._spans.pop(span, set())
+            known.update(tweet_ids)
+            if len(known) > self._per_span:
+                known = set(sorted(known)[-self._per_span :])
+            self._spans[span] = known
+            while len(self._spans) > self._max_spans:
+                self._spans.popitem(last=False)
+
+
+_RECENT = _RecentSpans()
 
 
 def _push(deps: Deps, tweet_id: int, author_id: int, followers: list[int]) -> int:

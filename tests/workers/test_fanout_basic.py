@@ -1,3 +1,5 @@
+from core import fanout
+from core.timelines import NO_BOUND
 from tests.factories import user_with_token
 
 
@@ -13,3 +15,50 @@ def test_pushed_tweet_reaches_materialized_home(client, drain, deps):
     store = deps.timelines.store
     tl = store.read([store.home_key(int(bob["id"]))])[0]
     assert [e[0] for e in tl.entries()] == [int(r.json["id"])]
+
+
+def test_a_chunk_pushes_the_authors_burst_once_per_slice(client, drain, deps):
+    # Given an author's three tweets, fanned out, and the homes reset as if
+    # the chunks had not run yet
+    alice, a_h = user_with_token(client, username="alice")
+    fans = [user_with_token(client) for _ in range(3)]
+    for _, h in fans:
+        client.simulate_post("/user/follow", params={"username": "alice"}, headers=h)
+        client.simulate_get("/timeline/home", headers=h)
+    posted = [
+        int(
+            client.simulate_post(
+                "/tweet/create", json={"tweet_content": f"t{i}"}, headers=a_h
+            ).json["id"]
+        )
+        for i in range(3)
+    ]
+    drain()
+    store, author = deps.timelines.store, int(alice["id"])
+    keys = [store.home_key(int(fan["id"])) for fan, _ in fans]
+
+    def reset():
+        store.delete(keys)
+        for key in keys:
+            store.rebuild(key, [])
+
+    def homes():
+        return [[e[0] for e in t.entries()] for t in store.read(keys)]
+
+    reset()
+    # When the first tweet's chunk runs, it takes the two newer ones along
+    assert fanout.fanout_chunk(deps, posted[0], author, 0, NO_BOUND) == 3
+    assert homes() == [posted[::-1]] * 3
+    # and the newer tweets' chunks for the same slice find their work done
+    reset()
+    assert fanout.fanout_chunk(deps, posted[1], author, 0, NO_BOUND) == 0
+    assert homes() == [[]] * 3
+    # while another slice (other bounds) is pushed again, from that tweet on
+    assert fanout.fanout_chunk(deps, posted[1], author, 0, NO_BOUND - 1) == 3
+    assert homes() == [posted[:0:-1]] * 3
+    # and a deleted tweet's chunk pushes nothing
+    client.simulate_delete(f"/tweet/id/{posted[2]}/delete", headers=a_h)
+    drain()
+    reset()
+    assert fanout.fanout_chunk(deps, posted[2], author, 0, NO_BOUND - 2) == 0
+    assert homes() == [[]] * 3
