@@ -11,8 +11,9 @@ backoff.
 Two modes. **Busy**: while jobs keep coming, poll every ``BUSY_POLL_S``, so a
 batch gathers what committed meanwhile. **Asleep**: after ``IDLE_AFTER_S``
 without a job, set the ``outbox_relay_state.idle`` flag and wait on
-``LISTEN outbox``; writers notify only while that flag is set (migration 0003),
-so under load no commit pays for a NOTIFY. A poll every ``outbox_poll_s``
+``LISTEN outbox``; the first writer to see that flag clears it and notifies
+(migrations 0003, 0004), so under load no commit pays for a NOTIFY, and a relay
+that is slow to wake costs one. A poll every ``outbox_poll_s``
 covers anything missed (and a relay that died busy, leaving the flag clear).
 """
 
@@ -73,7 +74,7 @@ class OutboxRelay:
                 if listener is None:
                     listener = self._connect()
                 if busy:
-                    self._busy(listener)
+                    self._busy()
                 busy = self._sleep(listener)
             except Exception as ex:  # database away: back off and reconnect
                 log.warning("outbox relay: %s: %s", type(ex).__name__, ex)
@@ -85,9 +86,8 @@ class OutboxRelay:
                 self._stop.wait(2)
         self._publisher.close()
 
-    def _busy(self, listener) -> None:
+    def _busy(self) -> None:
         """Relay until no job has come for IDLE_AFTER_S."""
-        self._set_idle(listener, False)
         last_job = time.monotonic()
         while not self._stop.is_set():
             relayed = self.relay_once()
@@ -103,8 +103,9 @@ class OutboxRelay:
     def _sleep(self, listener) -> bool:
         """Announce sleep, then wait for a NOTIFY or the poll; True when jobs
         were relayed meanwhile (back to busy)."""
-        self._set_idle(listener, True)
         with listener.cursor() as cur:
+            # The next writer clears the flag and wakes us (migration 0004).
+            cur.execute("UPDATE outbox_relay_state SET idle = true")
             # Wait for every writer that may have read idle = false to commit;
             # any later one sees the flag and notifies.
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (RELAY_SLEEP_LOCK,))
@@ -113,10 +114,6 @@ class OutboxRelay:
         self._wait(listener)
         self._publisher.keepalive()
         return self.relay_once() > 0
-
-    def _set_idle(self, listener, idle: bool) -> None:
-        with listener.cursor() as cur:
-            cur.execute("UPDATE outbox_relay_state SET idle = %s", (idle,))
 
     def _wait(self, listener) -> None:
         ready, _, _ = select.select([listener], [], [], self._settings.outbox_poll_s)

@@ -1,5 +1,5 @@
 """The outbox relay: batches confirmed once, rows deleted only when confirmed,
-and writers notify a sleeping relay without ever leaving a job unseen."""
+and writers wake a sleeping relay once, without ever leaving a job unseen."""
 
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ def notified(listener, wait_s: float) -> bool:
     return got
 
 
-def test_writers_notify_only_while_the_relay_sleeps(relay, pg):
+def test_writers_wake_a_sleeping_relay_once(relay, pg):
     listener = pg()
     with listener.cursor() as cur:
         cur.execute("LISTEN outbox")
@@ -133,6 +133,8 @@ def test_writers_notify_only_while_the_relay_sleeps(relay, pg):
     set_idle(pg, True)
     write_job(pg(), 2)
     assert notified(listener, 5)
+    write_job(pg(), 3)
+    assert not notified(listener, 0.5), "woken once, not on every commit"
 
 
 def test_a_job_committed_as_the_relay_falls_asleep_is_not_left_behind(relay, pg):
