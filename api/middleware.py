@@ -52,19 +52,47 @@ def presented_token(req) -> str | None:
     return cookies[0] if cookies else None
 
 
+# Reads whose page script checks the denylist itself (one Redis round trip
+# instead of two); they call ``finish_authentication`` on every other path.
+_DEFERRED_REVOCATION = frozenset({"/timeline/home", "/timeline/user"})
+
+
 class Authentication:
-    """Validate any token presented on the API routes; set ``req.context.claims``."""
+    """Validate any token presented on the API routes; set ``req.context.claims``.
+
+    On the deferred routes the token is verified here but its revocation is
+    checked later, by the page script or ``finish_authentication``:
+    ``req.context.revocation_keys`` is set until then.
+    """
 
     def __init__(self, deps: Deps):
         self._deps = deps
 
     def process_request(self, req, resp):
         req.context.claims = None
+        req.context.revocation_keys = None
         if not req.path.startswith(_TOKEN_PREFIXES):
             return
         token = presented_token(req)
-        if token is not None:
+        if token is None:
+            return
+        if req.method == "GET" and req.path in _DEFERRED_REVOCATION:
+            claims = auth.verify_access(self._deps, token)
+            req.context.claims = claims
+            req.context.revocation_keys = self._deps.denylist.keys(
+                claims.jti, claims.family_id, claims.user_id
+            )
+        else:
             req.context.claims = auth.authenticate(self._deps, token)
+
+
+def finish_authentication(deps: Deps, req) -> None:
+    """The deferred revocation check, for paths that do not run the page script."""
+    if req.context.revocation_keys is None:
+        return
+    req.context.revocation_keys = None
+    claims = req.context.claims
+    auth.check_not_revoked(deps, claims)
 
 
 def require_claims(req, resp, resource, params):

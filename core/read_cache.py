@@ -48,11 +48,17 @@ LIKES_LOADED = 2000  # newest likes (and retweets) per reader kept in the hash
 _ID = struct.Struct(">Q")
 _NONE = bytes(8)
 
-# KEYS: social hash ('' if anonymous), epoch, timeline key.
+# KEYS: social hash ('' if anonymous), epoch, timeline key, then optionally
+#       the token's denylist keys (core.revocation.Denylist.keys).
 # ARGV: prefix, 'home'|'user', reader (8 bytes), viewer '1'|'0',
 #       before (8 bytes or ''), limit, ttl of a home key, free slots reserved.
 # Returns {1, items JSON, last id, count} or {0, why}.
 _PAGE = r"""
+if #KEYS > 3 then  -- the token's denylist check, deferred to this call
+  local d = redis.call('MGET', KEYS[4], KEYS[5], KEYS[6], KEYS[7])
+  if not d[1] then return {0, 'deny'} end  -- not loaded: ask the long way
+  if d[2] or d[3] or d[4] then return {0, 'revoked'} end
+end
 local p, home, reader = ARGV[1], ARGV[2] == 'home', ARGV[3]
 local viewer, before, limit = ARGV[4] == '1', ARGV[5], tonumber(ARGV[6])
 local Z8 = string.rep('\0', 8)
@@ -261,6 +267,9 @@ _SOCIAL_SQL = (
 )
 
 
+REVOKED = object()  # what ``ReadCache.page`` answers for a revoked token
+
+
 def b8(ident: int) -> bytes:
     return _ID.pack(ident)
 
@@ -305,8 +314,12 @@ class ReadCache:
         limit: int,
         home_ttl_s: int,
         slack: int,
-    ) -> CachedPage | None:
-        """The page from Redis alone, or None: then ask ``core.timelines``."""
+        deny_keys: list[str] | None = None,
+    ) -> CachedPage | object | None:
+        """The page from Redis alone, or None: then ask ``core.timelines``.
+
+        With ``deny_keys`` the token's revocation is checked in the same call:
+        REVOKED if it is revoked (None if that could not be told here)."""
         social_id = reader_id if home else viewer_id
         for _ in range(2):
             answer = self._page(
@@ -314,6 +327,7 @@ class ReadCache:
                     self.key("vs", social_id) if social_id is not None else b"",
                     self.epoch_key,
                     timeline_key,
+                    *(deny_keys or ()),
                 ],
                 args=[
                     self._p,
@@ -330,6 +344,8 @@ class ReadCache:
                 metrics.CACHE_PAGES.inc()
                 items, last, count = answer[1], answer[2], answer[3]
                 return CachedPage(items, count, _ID.unpack(last)[0] if last else None)
+            if answer[1] == b"revoked":
+                return REVOKED
             if answer[1] != b"social" or not self.load_social(social_id):
                 metrics.CACHE_MISSES.labels(answer[1].decode()).inc()
                 return None

@@ -40,13 +40,20 @@ class Denylist:
         with contextlib.suppress(redis.RedisError):
             self._redis.set(self._key(kind, str(value)), 1, ex=ttl_s)
 
-    def is_revoked(self, jti: str, family: str, user_id: int) -> bool:
-        keys = [
+    def keys(self, jti: str, family: str, user_id: int) -> list[str]:
+        """What a check reads: the sentinel, then the three possible entries.
+
+        Hot read routes hand these to their page script instead of a round
+        trip of their own (see ``api.middleware.Authentication``)."""
+        return [
             self._sentinel,
             self._key(JTI, jti),
             self._key(FAMILY, family),
             self._key(USER, str(user_id)),
         ]
+
+    def is_revoked(self, jti: str, family: str, user_id: int) -> bool:
+        keys = self.keys(jti, family, user_id)
         try:
             values = self._redis.mget(keys)
             if values[0] is None:

@@ -88,7 +88,8 @@ class Timelines:
         before: int | None,
         limit: int,
         viewer_id: int | None,
-    ) -> CachedPage | None:
+        deny_keys: list[str] | None = None,
+    ) -> CachedPage | object | None:
         """The page rendered by Redis alone (warm caches), or None."""
         if self.cache is None:
             return None
@@ -107,6 +108,7 @@ class Timelines:
                 limit,
                 self.store.home_ttl_s,
                 self.store.TRIM_SLACK,
+                deny_keys,
             )
         except redis.RedisError as ex:
             log.warning("%s page from the long path: %s", kind, ex)

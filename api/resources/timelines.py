@@ -6,10 +6,11 @@ import falcon
 import orjson
 
 from api.io import JSON, limit_param, page, send, single_param, start_param
-from api.middleware import require_claims, viewer_id
+from api.middleware import finish_authentication, require_claims, viewer_id
 from core.container import Deps
 from core.errors import ValidationFailed
-from core.services import users
+from core.read_cache import REVOKED
+from core.services import auth, users
 
 
 class _Timeline:
@@ -29,9 +30,12 @@ class _Timeline:
         viewer = viewer_id(req)
         if offset == 0:
             cached = self.deps.timelines.cached_page(
-                self.kind, owner, before, limit, viewer
+                self.kind, owner, before, limit, viewer, req.context.revocation_keys
             )
-            if cached is not None:
+            if cached is REVOKED:
+                raise auth.revoked()
+            if cached is not None:  # the script checked the token's revocation too
+                req.context.revocation_keys = None
                 # the items arrive as JSON: only the envelope is written here
                 resp.content_type = JSON
                 resp.data = b"".join(
@@ -46,6 +50,7 @@ class _Timeline:
                     )
                 )
                 return
+        finish_authentication(self.deps, req)
         items = reader(owner, before, offset, limit, viewer)
         last = int(items[-1]["id"]) if items else None
         send(resp, page(items, self._cursor(owner, len(items), limit, last)))
@@ -55,25 +60,40 @@ class _Timeline:
             return None
         return self.deps.cursors.encode(self.kind, owner, last_id)
 
+    def _checked(self, req, resp, owner_of) -> None:
+        """Any answer but the page script's own checks the token first."""
+        try:
+            owner = owner_of(req)
+            reader = (
+                self.deps.timelines.home_page
+                if self.kind == "home"
+                else self.deps.timelines.user_page
+            )
+            self._page(req, resp, owner, reader)
+        except Exception:
+            finish_authentication(self.deps, req)  # a revoked token: 401 first
+            raise
+
 
 class Home(_Timeline):
     kind = "home"
 
     @falcon.before(require_claims)
     def on_get(self, req, resp):
-        owner = req.context.claims.user_id
-        self._page(req, resp, owner, self.deps.timelines.home_page)
+        self._checked(req, resp, lambda req: req.context.claims.user_id)
 
 
 class UserTimeline(_Timeline):
     kind = "user"
 
     def on_get(self, req, resp):
+        self._checked(req, resp, self._owner_of)
+
+    def _owner_of(self, req) -> int:
         username = single_param(req, "username")
         if not username:
             raise ValidationFailed("username is required", code="missing_field")
-        owner = self._owner(username)
-        self._page(req, resp, owner, self.deps.timelines.user_page)
+        return self._owner(username)
 
     def _owner(self, username: str) -> int:
         cache = self.deps.timelines.cache

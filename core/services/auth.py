@@ -114,7 +114,20 @@ def logout(deps: Deps, claims: Claims) -> None:
 
 def authenticate(deps: Deps, token: str) -> Claims:
     """Claims of a valid, unrevoked access token; Unauthorized otherwise."""
-    claims = deps.tokens.verify(token, ACCESS)
-    if deps.denylist.is_revoked(claims.jti, claims.family_id, claims.user_id):
-        raise Unauthorized("Token revoked", code="token_revoked")
+    claims = verify_access(deps, token)
+    check_not_revoked(deps, claims)
     return claims
+
+
+def verify_access(deps: Deps, token: str) -> Claims:
+    """Signature, type and lifetime only: callers must also check revocation."""
+    return deps.tokens.verify(token, ACCESS)
+
+
+def check_not_revoked(deps: Deps, claims: Claims) -> None:
+    if deps.denylist.is_revoked(claims.jti, claims.family_id, claims.user_id):
+        raise revoked()
+
+
+def revoked() -> Unauthorized:
+    return Unauthorized("Token revoked", code="token_revoked")

@@ -291,3 +291,36 @@ def test_tokens_name_the_user_by_id_so_a_rename_keeps_them(client, account):
         == 200
     )
     assert client.simulate_get("/user", headers=h).json["username"] == "renamed"
+
+
+@pytest.mark.parametrize("flush", [False, True])
+def test_revoked_tokens_are_refused_on_warm_timeline_pages(
+    client, account, deps, flush
+):
+    # The page script checks revocation itself on the hot read routes: warm
+    # every cache first so that the script, not the long path, answers.
+    from tests.support import clear_redis_prefix
+
+    user, pair = account
+    h = auth_header(pair["access_token"])
+    client.simulate_post("/tweet/create", json={"tweet_content": "x"}, headers=h)
+    reads = [
+        ("/timeline/home", {}),
+        ("/timeline/user", {"username": "victim"}),
+    ]
+    for path, params in reads * 2:
+        assert client.simulate_get(path, params=params, headers=h).status_code == 200
+    client.simulate_post("/auth/logout", headers=h)
+    if flush:
+        clear_redis_prefix(deps.redis)
+    for path, params in reads:
+        for extra in ({}, {"cursor": "garbage"}, {"limit": "0"}):
+            r = client.simulate_get(path, params={**params, **extra}, headers=h)
+            assert r.status_code == 401, (path, extra, r.text)
+            assert r.json["code"] == "token_revoked"
+    assert (
+        client.simulate_get(
+            "/timeline/user", params={"username": "nobody"}, headers=h
+        ).status_code
+        == 401
+    )
