@@ -48,11 +48,12 @@ LIKES_LOADED = 2000  # newest likes (and retweets) per reader kept in the hash
 _ID = struct.Struct(">Q")
 _NONE = bytes(8)
 
-# KEYS: social hash ('' if anonymous), epoch, timeline key, then optionally
-#       the token's denylist keys (core.revocation.Denylist.keys).
-# ARGV: prefix, 'home'|'user', reader (8 bytes), viewer '1'|'0',
+# KEYS: social hash ('' if anonymous), epoch, timeline key (for 'named': the
+#       uid key of the owner's name), then optionally the token's denylist
+#       keys (core.revocation.Denylist.keys).
+# ARGV: prefix, 'home'|'user'|'named', reader (8 bytes), viewer '1'|'0',
 #       before (8 bytes or ''), limit, ttl of a home key, free slots reserved.
-# Returns {1, items JSON, last id, count} or {0, why}.
+# Returns {1, items JSON, last id, count, owner ('' unless named)} or {0, why}.
 _PAGE = r"""
 if #KEYS > 3 then  -- the token's denylist check, deferred to this call
   local d = redis.call('MGET', KEYS[4], KEYS[5], KEYS[6], KEYS[7])
@@ -76,7 +77,13 @@ if home or viewer then
     return {0, 'social'}
   end
 end
-local keys = {KEYS[3]}
+local tkey, owner = KEYS[3], ''
+if ARGV[2] == 'named' then  -- a user timeline by username: KEYS[3] is uid:<name>
+  owner = redis.call('GET', KEYS[3])
+  if not owner then return {0, 'owner'} end
+  tkey = p .. 'utl:' .. owner
+end
+local keys = {tkey}
 if home then
   for a in string.gmatch(social[2], '%d+') do keys[#keys + 1] = p .. 'utl:' .. a end
 end
@@ -172,7 +179,7 @@ if #shown > limit then
 end
 -- a short page is the end only if no source has a floor: else Postgres has more
 if #shown < limit and (stop ~= 'end' or floor ~= Z8) then return {0, 'short'} end
-if #shown == 0 then return {1, '', '', 0} end
+if #shown == 0 then return {1, '', '', 0, owner} end
 local ptw, pun, ptn = p .. 'tw:', p .. 'un:', p .. 'tn:'
 local ckeys = {}
 for i = 1, #shown do ckeys[i] = ptw .. shown[i] end
@@ -231,7 +238,7 @@ for i = 1, #shown do
     j, fj = j + 5, fj + 4
   end
 end
-return {1, table.concat(out), shown[#shown], #shown}
+return {1, table.concat(out), shown[#shown], #shown, owner}
 """
 
 # Readers add what is missing, never over a spoiled key. ARGV: key, value, ttl...
@@ -277,10 +284,11 @@ def b8(ident: int) -> bytes:
 class CachedPage:
     """A page rendered by Redis: the items' JSON, their number, the last id."""
 
-    __slots__ = ("items", "count", "last_id")
+    __slots__ = ("items", "count", "last_id", "owner")
 
-    def __init__(self, items: bytes, count: int, last_id: int | None):
+    def __init__(self, items: bytes, count: int, last_id: int | None, owner: int):
         self.items, self.count, self.last_id = items, count, last_id
+        self.owner = owner
 
 
 class ReadCache:
@@ -306,7 +314,7 @@ class ReadCache:
     # ------------------------------------------------------------------ pages
     def page(
         self,
-        home: bool,
+        mode: str,
         timeline_key: str,
         reader_id: int,
         viewer_id: int | None,
@@ -320,7 +328,7 @@ class ReadCache:
 
         With ``deny_keys`` the token's revocation is checked in the same call:
         REVOKED if it is revoked (None if that could not be told here)."""
-        social_id = reader_id if home else viewer_id
+        social_id = reader_id if mode == "home" else viewer_id
         for _ in range(2):
             answer = self._page(
                 keys=[
@@ -331,7 +339,7 @@ class ReadCache:
                 ],
                 args=[
                     self._p,
-                    "home" if home else "user",
+                    mode,
                     b8(reader_id),
                     "1" if viewer_id is not None else "0",
                     b8(before) if before is not None else b"",
@@ -342,8 +350,13 @@ class ReadCache:
             )
             if answer[0] == 1:
                 metrics.CACHE_PAGES.inc()
-                items, last, count = answer[1], answer[2], answer[3]
-                return CachedPage(items, count, _ID.unpack(last)[0] if last else None)
+                items, last, count, owner = answer[1:5]
+                return CachedPage(
+                    items,
+                    count,
+                    _ID.unpack(last)[0] if last else None,
+                    int(owner) if owner else reader_id,
+                )
             if answer[1] == b"revoked":
                 return REVOKED
             if answer[1] != b"social" or not self.load_social(social_id):

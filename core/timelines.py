@@ -84,25 +84,29 @@ class Timelines:
     def cached_page(
         self,
         kind: str,
-        user_id: int,
+        owner: int | str,
         before: int | None,
         limit: int,
         viewer_id: int | None,
         deny_keys: list[str] | None = None,
     ) -> CachedPage | object | None:
-        """The page rendered by Redis alone (warm caches), or None."""
+        """The page rendered by Redis alone (warm caches), or None.
+
+        ``owner`` is a user id, or for a user timeline also a username (then
+        Redis resolves it too; ``CachedPage.owner`` tells the id)."""
         if self.cache is None:
             return None
-        key = (
-            self.store.home_key(user_id)
-            if kind == HOME
-            else self.store.user_key(user_id)
-        )
+        if isinstance(owner, str):
+            mode, key, owner_id = "named", self.cache.name_key(owner), 0
+        elif kind == HOME:
+            mode, key, owner_id = HOME, self.store.home_key(owner), owner
+        else:
+            mode, key, owner_id = USER, self.store.user_key(owner), owner
         try:
             return self.cache.page(
-                kind == HOME,
+                mode,
                 key,
-                user_id,
+                owner_id,
                 viewer_id,
                 before,
                 limit,
