@@ -151,6 +151,21 @@ def test_a_like_shows_on_the_next_timeline_read(client):
     assert renamed["user_id"] == "alice2"
 
 
+def test_user_timelines_by_name_follow_renames_and_deletions(client):
+    _, a_h = user_with_token(client, username="alice")
+    client.simulate_post("/tweet/create", json={"tweet_content": "x"}, headers=a_h)
+
+    def status(name):
+        params = {"username": name}
+        return client.simulate_get("/timeline/user", params=params).status_code
+
+    assert [status("alice"), status("ALICE")] == [200, 200]  # warm by name
+    client.simulate_patch("/user/", json={"username": "alicia"}, headers=a_h)
+    assert [status("alice"), status("alicia")] == [404, 200]
+    client.simulate_delete("/user/", headers=a_h)
+    assert status("alicia") == 404
+
+
 def test_a_late_push_from_an_unfollowed_author_stays_hidden(client, deps):
     alice, a_h = user_with_token(client, username="alice")
     bob, b_h = user_with_token(client, username="bob")
