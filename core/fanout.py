@@ -61,9 +61,11 @@ def fanout_chunk(
     then read and written once for all of them, and the chunks of those newer
     tweets for the same slice find their work done (``_RECENT``)."""
     span = (author_id, after, upto)
+    if _RECENT.covers(span, tweet_id):
+        return 0  # went out, or is going out, with an earlier tweet
     with _RECENT.claim(span):  # one push per slice at a time: no overtaking
         if _RECENT.covers(span, tweet_id):
-            return 0  # went out with an earlier tweet of the burst
+            return 0
         return _push_burst(deps, span, tweet_id)
 
 
@@ -77,10 +79,15 @@ def _push_burst(deps: Deps, span: tuple[int, int, int], tweet_id: int) -> int:
     tweet_ids = [r[0] for r in rows]
     if not tweet_ids or tweet_ids[0] != tweet_id:
         return 0  # deleted before we got to it
-    followers = deps.timelines.follower_ids(author_id, after=after, upto=upto)
-    keys = [store.home_key(f) for f in followers]
-    written = store.push(keys, [(t, author_id) for t in tweet_ids])
-    _RECENT.add(span, tweet_ids)
+    _RECENT.begin(span, tweet_ids)
+    try:
+        followers = deps.timelines.follower_ids(author_id, after=after, upto=upto)
+        keys = [store.home_key(f) for f in followers]
+        written = store.push(keys, [(t, author_id) for t in tweet_ids])
+    except BaseException:
+        _RECENT.end(span, tweet_ids, done=False)
+        raise
+    _RECENT.end(span, tweet_ids, done=True)
     metrics.FANOUT_ENTRIES.inc(written * len(tweet_ids))
     for t in tweet_ids:
         _observe_lag(t)
@@ -91,16 +98,20 @@ BURST_MAX = 32  # tweets per chunk push (also at most the store's slack)
 
 
 class _RecentSpans:
-    """Which tweets this process pushed to which follower slices, lately.
+    """Which tweets this process pushed, or is pushing, to which follower slices.
 
     A chunk is skipped only for a tweet pushed to the very same slice (same
     author, same follow-id bounds: the same followers, since new follows get
-    higher ids) by a push that completed. Another process, or a tweet beyond
-    memory, just pushes again: pushes are idempotent.
+    higher ids) by a push that completed or is in progress. The latter is
+    safe to acknowledge at once: the chunk message of that push is not
+    acknowledged until its push succeeds, and its retry or redelivery selects
+    the same tweets again (the first ones from its own tweet on). Another
+    process, or a tweet beyond memory, just pushes again: pushes are idempotent.
     """
 
     def __init__(self, spans: int = 4096, per_span: int = 256):
         self._spans: OrderedDict[tuple, set[int]] = OrderedDict()
+        self._inflight: dict[tuple, set[int]] = {}
         self._claims: dict[tuple, threading.Lock] = {}
         self._lock = threading.Lock()
         self._max_spans, self._per_span = spans, per_span
@@ -122,10 +133,19 @@ class _RecentSpans:
 
     def covers(self, span: tuple, tweet_id: int) -> bool:
         with self._lock:
-            return tweet_id in self._spans.get(span, ())
+            done = self._spans.get(span, ())
+            going = self._inflight.get(span, ())
+            return tweet_id in done or tweet_id in going
 
-    def add(self, span: tuple, tweet_ids: list[int]) -> None:
+    def begin(self, span: tuple, tweet_ids: list[int]) -> None:
         with self._lock:
+            self._inflight[span] = set(tweet_ids)  # one push per span: claim()
+
+    def end(self, span: tuple, tweet_ids: list[int], done: bool) -> None:
+        with self._lock:
+            self._inflight.pop(span, None)
+            if not done:
+                return
             known = self._spans.pop(span, set())
             known.update(tweet_ids)
             if len(known) > self._per_span:

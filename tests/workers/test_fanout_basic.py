@@ -62,3 +62,19 @@ def test_a_chunk_pushes_the_authors_burst_once_per_slice(client, drain, deps):
     reset()
     assert fanout.fanout_chunk(deps, posted[2], author, 0, NO_BOUND - 2) == 0
     assert homes() == [[]] * 3
+
+
+def test_a_slice_memory_counts_pushes_in_progress_and_forgets_failed_ones():
+    recent = fanout._RecentSpans(spans=2)
+    recent.begin((1, 0, 9), [10, 11])
+    assert recent.covers((1, 0, 9), 11)  # its push's message is not acked yet
+    assert not recent.covers((1, 0, 8), 11)  # another slice
+    recent.end((1, 0, 9), [10, 11], done=False)
+    assert not recent.covers((1, 0, 9), 11)  # failed: the retry pushes it again
+    recent.begin((1, 0, 9), [11, 12])
+    recent.end((1, 0, 9), [11, 12], done=True)
+    assert recent.covers((1, 0, 9), 12)
+    for upto in (1, 2):  # memory is bounded: the oldest slice goes first
+        recent.begin((1, 0, upto), [5])
+        recent.end((1, 0, upto), [5], done=True)
+    assert not recent.covers((1, 0, 9), 12)
