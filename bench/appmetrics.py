@@ -2,7 +2,8 @@
 
 A home read that falls back to Postgres (floor reached, Redis away, a rebuild)
 is a different benchmark: the counters' deltas are recorded with each run and
-any fallback is flagged.
+any fallback is flagged. The read cache's counters tell how many pages Redis
+rendered alone and how many took the long path.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ WATCHED = (
     "timeline_postgres_pages_total",
     "timeline_rebuilds_total",
     "timeline_pull_merges_total",
+    "read_cache_pages_total",
+    "read_cache_misses_total",
 )
 
 
