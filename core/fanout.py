@@ -63,7 +63,7 @@ def fanout_chunk(
     span = (author_id, after, upto)
     if _RECENT.covers(span, tweet_id):
         return 0  # went out, or is going out, with an earlier tweet
-    with _RECENT.claim(span):  # one push per slice at a time: no overtaking
+    with _RECENT.claim(span, tweet_id):  # one push per slice at a time
         if _RECENT.covers(span, tweet_id):
             return 0
         return _push_burst(deps, span, tweet_id)
@@ -72,12 +72,14 @@ def fanout_chunk(
 def _push_burst(deps: Deps, span: tuple[int, int, int], tweet_id: int) -> int:
     author_id, after, upto = span
     store = deps.timelines.store
-    rows = db.fetchall(
-        "SELECT id FROM tweets WHERE author_id = %s AND id >= %s ORDER BY id LIMIT %s",
-        (author_id, tweet_id, min(BURST_MAX, store.TRIM_SLACK)),
-    )
-    tweet_ids = [r[0] for r in rows]
-    if not tweet_ids or tweet_ids[0] != tweet_id:
+    limit = min(BURST_MAX, store.TRIM_SLACK)
+    # From the oldest tweet still waiting for this slice, so that no later
+    # push puts an older tweet below newer ones (past the store's fast path).
+    rows = _tweets_from(author_id, _RECENT.oldest_waiting(span, tweet_id), limit)
+    if len(rows) == limit and rows[-1] < tweet_id:
+        rows = _tweets_from(author_id, tweet_id, limit)  # ours first
+    tweet_ids = [t for t in rows if not _RECENT.covers(span, t)]
+    if not tweet_ids:
         return 0  # deleted before we got to it
     _RECENT.begin(span, tweet_ids)
     try:
@@ -92,6 +94,14 @@ def _push_burst(deps: Deps, span: tuple[int, int, int], tweet_id: int) -> int:
     for t in tweet_ids:
         _observe_lag(t)
     return written
+
+
+def _tweets_from(author_id: int, first: int, limit: int) -> list[int]:
+    rows = db.fetchall(
+        "SELECT id FROM tweets WHERE author_id = %s AND id >= %s ORDER BY id LIMIT %s",
+        (author_id, first, limit),
+    )
+    return [r[0] for r in rows]
 
 
 BURST_MAX = 32  # tweets per chunk push (also at most the store's slack)
@@ -112,24 +122,42 @@ class _RecentSpans:
     def __init__(self, spans: int = 4096, per_span: int = 256):
         self._spans: OrderedDict[tuple, set[int]] = OrderedDict()
         self._inflight: dict[tuple, set[int]] = {}
+        self._waiting: dict[tuple, list[int]] = {}
         self._claims: dict[tuple, threading.Lock] = {}
         self._lock = threading.Lock()
         self._max_spans, self._per_span = spans, per_span
 
     @contextmanager
-    def claim(self, span: tuple):
+    def claim(self, span: tuple, tweet_id: int):
         """Serialize this process's pushes to one slice: a later tweet's chunk
         waits for the push in progress (and then usually finds its tweet in
-        it) instead of overtaking it, which would put the earlier tweets
-        below newer ones, past the store's fast path."""
+        it) instead of overtaking it. Waiters are not served in order, so the
+        one that gets the slice pushes from the oldest waiting tweet on
+        (``oldest_waiting``)."""
         with self._lock:
             claim = self._claims.setdefault(span, threading.Lock())
             if len(self._claims) > 2 * self._max_spans:
                 for other, held in list(self._claims.items()):
                     if other != span and not held.locked():
                         del self._claims[other]
-        with claim:
-            yield
+            self._waiting.setdefault(span, []).append(tweet_id)
+        try:
+            with claim:
+                yield
+        finally:
+            with self._lock:
+                waiting = self._waiting[span]
+                waiting.remove(tweet_id)
+                if not waiting:
+                    del self._waiting[span]
+
+    def oldest_waiting(self, span: tuple, tweet_id: int) -> int:
+        """The oldest tweet (ours included) whose chunk waits for this slice
+        and that is not pushed yet."""
+        with self._lock:
+            done = self._spans.get(span, ())
+            ids = [t for t in self._waiting.get(span, ()) if t not in done]
+            return min([tweet_id, *ids])
 
     def covers(self, span: tuple, tweet_id: int) -> bool:
         with self._lock:

@@ -1,3 +1,5 @@
+import threading
+
 from core import fanout
 from core.timelines import NO_BOUND
 from tests.factories import user_with_token
@@ -78,3 +80,27 @@ def test_a_slice_memory_counts_pushes_in_progress_and_forgets_failed_ones():
         recent.begin((1, 0, upto), [5])
         recent.end((1, 0, upto), [5], done=True)
     assert not recent.covers((1, 0, 9), 12)
+
+
+def test_the_slice_holder_pushes_from_the_oldest_waiting_tweet():
+    # Waiters are not served in order: whoever holds the slice next pushes
+    # from the oldest waiting tweet on, so no older tweet lands below newer ones
+    recent, span = fanout._RecentSpans(), (1, 0, 9)
+    waiting = threading.Event()
+
+    def later_chunk():
+        with recent.claim(span, 5):
+            pass
+
+    with recent.claim(span, 10):
+        assert recent.oldest_waiting(span, 10) == 10
+        thread = threading.Thread(target=later_chunk)
+        thread.start()
+        while not recent._waiting.get(span, [None])[1:]:
+            waiting.wait(0.01)
+        assert recent.oldest_waiting(span, 10) == 5
+        recent.begin(span, [5])
+        recent.end(span, [5], done=True)
+        assert recent.oldest_waiting(span, 10) == 10  # 5 is pushed now
+    thread.join(5)
+    assert span not in recent._waiting
