@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 from core import db, ids, metrics
 from core.container import Deps
+from core.timeline_store import pack
 
 ChunkSender = Callable[[int, int, int, int], None]
 
@@ -51,6 +52,87 @@ def fanout_tweet(
         send_chunk(tweet_id, author_id, after, upto)
         after = upto
     return 0
+
+
+def fanout_tweets(deps: Deps, entries: list, send_chunk: ChunkSender) -> int:
+    """:func:`fanout_tweet` for a batch of ``[tweet_id, author_id]`` entries.
+
+    Two queries for the whole batch (the tweets still there with their
+    authors' follower counts; the followers of every small author), then the
+    authors' own keys and all follower pushes in one Redis pipeline: one push
+    per author, with all of that author's tweets of the batch. Big accounts
+    get their own keys only; authors with more than a chunk of followers take
+    the chunked path of :func:`fanout_tweet`. Idempotent as a whole.
+    """
+    tl, store = deps.timelines, deps.timelines.store
+    chunk = deps.settings.fanout_chunk_size
+    wanted = sorted({int(tweet_id) for tweet_id, _ in entries})
+    if not wanted:
+        return 0
+    rows = db.fetchall(
+        "SELECT t.id, t.author_id, u.follower_count FROM tweets t"
+        " JOIN users u ON u.id = t.author_id WHERE t.id = ANY(%s)",
+        (wanted,),
+    )  # deleted tweets are simply missing: nothing to do for them
+    tweets: dict[int, list[int]] = {}  # author -> tweet ids of the batch
+    counts: dict[int, int] = {}
+    for tweet_id, author_id, follower_count in rows:
+        tweets.setdefault(author_id, []).append(tweet_id)
+        counts[author_id] = follower_count
+    small = [a for a, n in counts.items() if n <= chunk and n < tl.threshold]
+    chunked = [a for a, n in counts.items() if chunk < n < tl.threshold]
+    followers: dict[int, list[tuple[int, int]]] = {}
+    if small:
+        for author_id, follower_id, follow_id in db.fetchall(
+            "SELECT followee_id, follower_id, id FROM follows"
+            " WHERE followee_id = ANY(%s) ORDER BY followee_id, id",
+            (small,),
+        ):
+            followers.setdefault(author_id, []).append((follower_id, follow_id))
+    for author_id in chunked:
+        followers[author_id] = tl.followers(author_id)
+    own, pushes = [], []  # (keys, entries) for the pipeline
+    for author_id, tweet_ids in tweets.items():
+        batch = [(t, author_id) for t in tweet_ids]
+        own.append(([store.home_key(author_id), store.user_key(author_id)], batch))
+        mine = followers.get(author_id, [])
+        if len(mine) <= chunk:
+            if mine:
+                pushes.append(([store.home_key(f) for f, _ in mine], batch))
+            continue
+        # a big follower list: chunk messages, one per tweet and slice
+        for tweet_id in tweet_ids:
+            after = 0
+            for start in range(0, len(mine), chunk):
+                upto = mine[min(start + chunk, len(mine)) - 1][1]
+                send_chunk(tweet_id, author_id, after, upto)
+                after = upto
+    written = _push_all(store, own, pushes)
+    metrics.FANOUT_ENTRIES.inc(written)
+    for tweet_ids in tweets.values():
+        for tweet_id in tweet_ids:
+            _observe_lag(tweet_id)
+    return written
+
+
+def _push_all(store, own: list, pushes: list) -> int:
+    """Run ``TimelineStore.push`` for every (keys, entries) in one pipelined
+    round trip; returns the entries written by ``pushes`` (followers' homes)."""
+    pipe = store.redis.pipeline(transaction=False)
+    counted = []
+    for group, (keys, entries) in [(False, g) for g in own] + [
+        (True, g) for g in pushes
+    ]:
+        # the same arguments as TimelineStore.push
+        blob = pack(sorted(set(entries), reverse=True))
+        args = [blob, store.cap, store.cap + store.TRIM_SLACK, store.TRIM_SLACK]
+        for start in range(0, len(keys), store.PUSH_BATCH):
+            store._push(
+                keys=keys[start : start + store.PUSH_BATCH], args=args, client=pipe
+            )
+            counted.append(len(entries) if group else 0)
+    replies = pipe.execute()
+    return sum(n * w for n, w in zip(counted, replies, strict=True))
 
 
 def fanout_chunk(

@@ -33,6 +33,9 @@ TIMELINE_QUEUE = "timeline"
 QUEUES = (FANOUT_QUEUE, FANOUT_BULK_QUEUE, TIMELINE_QUEUE)
 
 FANOUT_TWEET = Job("fanout_tweet", FANOUT_QUEUE)
+# What the relay sends for several FANOUT_TWEET rows of one batch: one message
+# with a list of [tweet_id, author_id] (never written to the outbox itself).
+FANOUT_TWEETS = Job("fanout_tweets", FANOUT_QUEUE)
 FANOUT_CHUNK = Job("fanout_chunk", FANOUT_BULK_QUEUE)
 REMOVE_TWEETS = Job("remove_tweets", TIMELINE_QUEUE)
 BACKFILL_FOLLOW = Job("backfill_follow", TIMELINE_QUEUE)

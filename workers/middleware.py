@@ -29,7 +29,8 @@ class DatabaseConnection(dramatiq.Middleware):
 
 
 class JobObservability(dramatiq.Middleware):
-    """One JSON line per job, carrying the id of the request that caused it;
+    """One JSON line per job, carrying the id of the request that caused it
+    (of each, for a batch);
     Dramatiq's message metrics; queue waits; the pod's metrics server."""
 
     def __init__(self, settings: Settings):
@@ -57,6 +58,7 @@ class JobObservability(dramatiq.Middleware):
         token = logs.bind(
             request_id=message.options.get("request_id"),
             message_id=message.message_id,
+            **_batch_ids(message),
         )
         self._running[message.message_id] = (time.perf_counter(), token)
 
@@ -112,5 +114,13 @@ def _job_fields(message, **fields) -> dict:
         "message_id": message.message_id,
         "request_id": message.options.get("request_id"),
         "retries": message.options.get("retries", 0),
+        **_batch_ids(message),
         **fields,
     }
+
+
+def _batch_ids(message) -> dict:
+    """A batched job (fanout_tweets) carries the request id of each of its
+    tweets: its lines list them all."""
+    request_ids = message.options.get("request_ids")
+    return {"request_ids": [r for r in request_ids if r]} if request_ids else {}

@@ -12,6 +12,7 @@ import pytest
 from dramatiq import Message
 
 from core import db, outbox
+from workers import relay as relay_module
 from workers.relay import OutboxRelay
 
 SLOW_POLL_S = 30.0  # far longer than any wait below: only a NOTIFY wakes a relay
@@ -45,8 +46,17 @@ def pg(settings):
 
 def write_job(conn, tweet_id: int) -> str:
     """What a create does: an outbox row (and its trigger) in the caller's
-    transaction. The tweet need not exist: its fan-out is then a no-op."""
-    params = outbox.job_params(outbox.FANOUT_TWEET, tweet_id, 1)
+    transaction. The tweet need not exist: its fan-out is then a no-op.
+    Tweet 1 has a request id."""
+    request_id = "req-1" if tweet_id == 1 else None
+    params = outbox.job_params(outbox.FANOUT_TWEET, tweet_id, 1, request_id=request_id)
+    with conn.cursor() as cur:
+        cur.execute(outbox.INSERT_SELECT, params)
+    return params["ob_message_id"]
+
+
+def write_other(conn, job, *args) -> str:
+    params = outbox.job_params(job, *args)
     with conn.cursor() as cur:
         cur.execute(outbox.INSERT_SELECT, params)
     return params["ob_message_id"]
@@ -78,19 +88,51 @@ def take_all(broker, queue: str) -> list:
 
 @pytest.mark.needs_rabbitmq
 def test_a_batch_goes_out_as_dramatiq_would_send_it(relay, pg, worker):
-    # Given five committed jobs
+    # Given five committed fan-outs and two other jobs
     ids = [write_job(pg(), n) for n in range(5)]
+    others = [
+        write_other(pg(), outbox.REPUSH_AUTHOR, 7),
+        write_other(pg(), outbox.BACKFILL_FOLLOW, 1, 2),
+    ]
     # When the relay runs once
-    assert relay.relay_once() == 5
-    # Then all five are on the fan-out queue, persistent, with the rows' ids,
-    # and their rows are gone
+    assert relay.relay_once() == 7
+    # Then the five fan-outs are one fanout_tweets message on the fan-out
+    # queue, persistent, with the first row's id; the others go as written,
+    # and all the rows are gone
     sent = take_all(worker.broker, outbox.FANOUT_QUEUE)
-    assert [m.message_id for _, m in sent] == ids
-    assert {(p.delivery_mode, m.actor_name) for p, m in sent} == {
-        (2, outbox.FANOUT_TWEET.actor_name)
-    }
-    assert [list(m.args) for _, m in sent] == [[n, 1] for n in range(5)]
+    assert [(p.delivery_mode, m.actor_name, m.message_id) for p, m in sent] == [
+        (2, outbox.FANOUT_TWEETS.actor_name, ids[0])
+    ]
+    assert [list(m.args) for _, m in sent] == [[[[n, 1] for n in range(5)]]]
+    assert sent[0][1].options == {"request_ids": [None, "req-1", None, None, None]}
+    timeline = take_all(worker.broker, outbox.TIMELINE_QUEUE)
+    assert [(p.delivery_mode, m.message_id) for p, m in timeline] == [
+        (2, i) for i in others
+    ]
+    assert [m.actor_name for _, m in timeline] == ["repush_author", "backfill_follow"]
     assert backlog(pg) == []
+
+
+@pytest.mark.needs_rabbitmq
+def test_a_lone_fanout_keeps_its_own_message(relay, pg, worker):
+    message_id = write_job(pg(), 3)
+    assert relay.relay_once() == 1
+    sent = take_all(worker.broker, outbox.FANOUT_QUEUE)
+    assert [(m.actor_name, m.message_id, list(m.args)) for _, m in sent] == [
+        (outbox.FANOUT_TWEET.actor_name, message_id, [3, 1])
+    ]
+
+
+def test_a_batch_of_fanouts_is_split_at_the_message_limit(monkeypatch):
+    monkeypatch.setattr(relay_module, "FANOUT_BATCH_MAX", 2)
+    rows = [(n, f"m{n}", "fanout", "fanout_tweet", [n, 1], {}) for n in range(1, 6)]
+    got = relay_module._messages(rows)
+    assert [(m.actor_name, m.message_id, r) for m, r in got] == [
+        ("fanout_tweets", "m1", [1, 2]),
+        ("fanout_tweets", "m3", [3, 4]),
+        ("fanout_tweet", "m5", [5]),
+    ]
+    assert got[0][0].options == {}  # no request ids: none listed
 
 
 @pytest.mark.needs_rabbitmq

@@ -39,6 +39,44 @@ def fanout_tweet(tweet_id: int, author_id: int) -> None:
         )
 
     fanout.fanout_tweet(deps.get(), tweet_id, author_id, send_chunk)
+    _send_chunks(chunks)
+
+
+@dramatiq.actor(
+    actor_name=outbox.FANOUT_TWEETS.actor_name,
+    queue_name=outbox.FANOUT_TWEETS.queue_name,
+    priority=0,
+    time_limit=60_000,
+    max_age=DAY_MS,
+    **RETRY,
+)
+def fanout_tweets(entries: list) -> None:
+    """Push a batch of tweets (``[tweet_id, author_id]`` each), as the relay
+    combines them: one message, two queries and one Redis round trip for all.
+    ``options["request_ids"]``, when present, lines up with ``entries``."""
+    message = dramatiq.middleware.CurrentMessage.get_current_message()
+    request_ids = (message.options.get("request_ids") if message else None) or []
+    by_tweet = {
+        int(tweet_id): request_id
+        for (tweet_id, _), request_id in zip(entries, request_ids, strict=False)
+        if request_id
+    }
+    chunks = []
+
+    def send_chunk(tweet_id, author_id, after, upto):
+        request_id = by_tweet.get(tweet_id)
+        chunks.append(
+            fanout_chunk.message_with_options(
+                args=(tweet_id, author_id, after, upto),
+                **({"request_id": request_id} if request_id else {}),
+            )
+        )
+
+    fanout.fanout_tweets(deps.get(), entries, send_chunk)
+    _send_chunks(chunks)
+
+
+def _send_chunks(chunks: list) -> None:
     if chunks:
         # One broker round trip for all of a big author's chunks (one publisher
         # confirm each cost ~2.5 ms); a failure retries the whole job, whose
