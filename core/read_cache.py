@@ -36,6 +36,7 @@ import orjson
 import redis
 
 from core import db, metrics
+from core.thread_script import ThreadScript
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +298,7 @@ class ReadCache:
         self.prefix = prefix
         self._p = prefix.encode()
         self.threshold = threshold
-        self._page = client.register_script(_PAGE)
+        self._page = ThreadScript(client, _PAGE)  # the hot call
         self._fill = client.register_script(_FILL)
         self._store_social = client.register_script(_STORE_SOCIAL)
 

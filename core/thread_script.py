@@ -1,0 +1,45 @@
+"""A Lua script called on a connection of the calling thread's own.
+
+The read path makes one Redis call per request; going through redis-py's
+pool, retry wrapper and instrumentation cost about as much CPU as the call's
+own socket work (bench/README.md, profiles). Here each thread keeps one
+connection built with the pool's settings (same timeouts) and talks to it
+directly. Errors surface as redis-py's exceptions, so callers fall back as
+they do for any Redis failure.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import redis
+
+
+class ThreadScript:
+    def __init__(self, client: redis.Redis, source: str):
+        self._client = client
+        self._script = client.register_script(source)
+        self._local = threading.local()
+
+    def __call__(self, keys: list, args: list):
+        conn = self._connection()
+        command = ("EVALSHA", self._script.sha, len(keys), *keys, *args)
+        try:
+            conn.send_command(*command)
+            return conn.read_response()
+        except redis.exceptions.NoScriptError:
+            # Redis restarted or flushed its scripts: load once, try again
+            self._client.script_load(self._script.script)
+            conn.send_command(*command)
+            return conn.read_response()
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            self._local.conn = None  # a new connection next time
+            raise
+
+    def _connection(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            conn = self._client.connection_pool.make_connection()
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn

@@ -1,0 +1,59 @@
+"""The read path's Lua calls on per-thread connections (core.thread_script)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+import redis
+
+from core.thread_script import ThreadScript
+
+
+def test_loads_the_script_when_redis_does_not_know_it(deps):
+    # a script Redis has never seen: the first call meets NOSCRIPT and loads it
+    script = ThreadScript(deps.redis, f"return '{uuid.uuid4().hex}' .. ARGV[1]")
+    first = script(keys=[], args=["!"])
+    assert first.endswith(b"!") and script(keys=[], args=["?"]).endswith(b"?")
+
+
+def _client_id(script: ThreadScript) -> int:
+    """This thread's connection as Redis names it (scripts may not ask)."""
+    conn = script._connection()
+    conn.send_command("CLIENT", "ID")
+    return conn.read_response()
+
+
+def test_each_thread_gets_its_own_connection_and_the_same_answers(deps):
+    script = ThreadScript(deps.redis, "return ARGV[1] + 1")
+    ids, errors = [], []
+
+    def call():
+        try:
+            assert script(keys=[], args=[41]) == 42
+            first = _client_id(script)
+            assert script(keys=[], args=[1]) == 2
+            ids.append((first, _client_id(script)))
+        except Exception as ex:  # pragma: no cover - reported below
+            errors.append(ex)
+
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert all(a == b for a, b in ids)  # a thread keeps its connection
+    assert len({a for a, _ in ids}) == 4  # and no two threads share one
+
+
+def test_a_dropped_connection_fails_one_call_then_reconnects(deps):
+    script = ThreadScript(deps.redis, "return 7")
+    assert script(keys=[], args=[]) == 7
+    mine = _client_id(script)
+    deps.redis.client_kill_filter(_id=mine)  # only our own connection
+    with pytest.raises((redis.ConnectionError, redis.TimeoutError)):
+        script(keys=[], args=[])
+    assert script(keys=[], args=[]) == 7
+    assert _client_id(script) != mine
