@@ -14,11 +14,12 @@ from falcon.constants import COMBINED_METHODS
 from core import logs
 
 log = logging.getLogger("api.access")
-# Standard methods, our route templates and numbers: nothing a client could
-# smuggle a secret into, so the formatter skips its regexes for them. The request
-# id (which a client may choose) and any other method are still scrubbed.
+# Standard methods, our route templates, numbers and request ids we minted:
+# nothing a client could smuggle a secret into, so the formatter skips its
+# regexes for them. A request id the client chose and any other method are
+# still scrubbed.
 _SAFE = frozenset({"msg", "method", "route", "status", "duration_ms", "user_id"})
-_SAFE_BUT_METHOD = _SAFE - {"msg", "method"}
+_SAFE_WITH_ID = _SAFE | {"request_id"}
 
 
 class AccessLog:
@@ -47,7 +48,14 @@ class AccessLog:
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 "user_id": str(claims.user_id) if claims else None,
                 "request_id": req.context.request_id,
-                "_safe": _SAFE if req.method in COMBINED_METHODS else _SAFE_BUT_METHOD,
+                "_safe": _safe_fields(req),
             },
         )
         logs.unbind(req.context.log_token)
+
+
+def _safe_fields(req) -> frozenset:
+    if req.method not in COMBINED_METHODS:
+        return frozenset({"status", "duration_ms", "user_id", "route"})
+    ours = getattr(req.context, "request_id_ours", False)
+    return _SAFE_WITH_ID if ours else _SAFE

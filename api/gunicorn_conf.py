@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from gunicorn.glogging import Logger
+
 from core import logs
 from core.settings import Settings
 
@@ -18,6 +20,18 @@ timeout = 30
 keepalive = 5
 accesslog = None  # request logs come from the app as JSON lines
 logconfig_dict = logs.dict_config(_settings.log_level)  # gunicorn's own lines too
+
+
+class AppAccessLogger(Logger):
+    """gunicorn's logger, minus its access log: with ``logconfig_dict`` set it
+    would build every request's access-log atoms (about 9 % of a timeline
+    read's CPU) only for the WARNING-level ``gunicorn.access`` logger to drop."""
+
+    def access(self, resp, req, environ, request_time):
+        return
+
+
+logger_class = AppAccessLogger
 # The control socket would live under $HOME, which is read-only in the
 # cluster (read-only root filesystem) and unused by us.
 control_socket_disable = True

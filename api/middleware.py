@@ -23,9 +23,10 @@ class RequestId:
 
     def process_request(self, req, resp):
         given = req.get_header("X-Request-ID")
-        req.context.request_id = (
-            given if given and _SANE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-        )
+        if given and _SANE_REQUEST_ID.fullmatch(given):
+            req.context.request_id, req.context.request_id_ours = given, False
+        else:
+            req.context.request_id, req.context.request_id_ours = uuid.uuid4().hex, True
 
     def process_response(self, req, resp, resource, req_succeeded):
         resp.set_header("X-Request-ID", req.context.request_id)

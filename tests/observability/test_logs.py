@@ -81,6 +81,16 @@ def test_an_insane_request_id_is_replaced_and_echoed(client, caplog):
     assert len(line["request_id"]) == 32 and "bad" not in line["request_id"]
 
 
+def test_a_token_sent_as_request_id_is_scrubbed_from_the_access_line(client, caplog):
+    # fields we build ourselves skip the scrubbing; a client's request id must not
+    caplog.set_level(logging.INFO, logger="api.access")
+    jwt_like = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
+    client.simulate_get("/healthz", headers={"X-Request-ID": jwt_like})
+    (line,) = lines(caplog, "api.access")
+    assert jwt_like not in json.dumps(line)
+    assert line["route"] == "/healthz" and line["status"] == 200
+
+
 def test_no_password_token_or_email_reaches_a_log_line(client, caplog):
     caplog.set_level(logging.DEBUG)
     user_with_token(client, username="erin", password="correct horse 9")
