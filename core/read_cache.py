@@ -10,9 +10,11 @@ changes for its own reasons (ids in key names are 8-byte big-endian):
 * ``un:<user>`` the author's ``"user_id":"<username>"`` (a rename rewrites it).
 * ``tn:<id>`` ``"like_count":n,"retweet_count":m`` (rewritten after each commit
   that changes them, with the values read after that commit).
-* ``vs:<user>`` the reader's *social* hash: whom they follow (``f<id>``), which
-  followees are pulled (``p``, decimal ids), what they liked (``l<id>``) and
-  retweeted (``r<id>``) down to the horizon ``h`` (``LIKES_LOADED`` of each).
+* ``vs:<user>`` the reader's *social* hash: which followees are pulled (``p``,
+  decimal ids) and, per tweet id, whether they liked (1) or retweeted (2) it,
+  down to the horizon ``h`` (``LIKES_LOADED`` of each); ``vf:<user>`` whom they
+  follow (one field per id). Field names are the 8-byte ids themselves, so the
+  page script builds no strings to look them up.
 * ``uid:<lower username>`` the user id, for user timelines.
 
 Consistency, as readers fill these from Postgres while writers change Postgres:
@@ -50,14 +52,14 @@ _ID = struct.Struct(">Q")
 _NONE = bytes(8)
 
 # KEYS: social hash ('' if anonymous), epoch, timeline key (for 'named': the
-#       uid key of the owner's name), then optionally the token's denylist
-#       keys (core.revocation.Denylist.keys).
+#       uid key of the owner's name), follow hash ('' unless home), then
+#       optionally the token's denylist keys (core.revocation.Denylist.keys).
 # ARGV: prefix, 'home'|'user'|'named', reader (8 bytes), viewer '1'|'0',
 #       before (8 bytes or ''), limit, ttl of a home key, free slots reserved.
 # Returns {1, items JSON, last id, count, owner ('' unless named)} or {0, why}.
 _PAGE = r"""
-if #KEYS > 3 then  -- the token's denylist check, deferred to this call
-  local d = redis.call('MGET', KEYS[4], KEYS[5], KEYS[6], KEYS[7])
+if #KEYS > 4 then  -- the token's denylist check, deferred to this call
+  local d = redis.call('MGET', KEYS[5], KEYS[6], KEYS[7], KEYS[8])
   if not d[1] then return {0, 'deny'} end  -- not loaded: ask the long way
   if d[2] or d[3] or d[4] then return {0, 'revoked'} end
 end
@@ -74,7 +76,8 @@ local social = {}
 if home or viewer then
   social = redis.call('HMGET', KEYS[1], 'e', 'p', 'h')
   if not social[1] then return {0, 'social'} end
-  if home and social[1] ~= (redis.call('GET', KEYS[2]) or '0') then
+  if home and (social[1] ~= (redis.call('GET', KEYS[2]) or '0')
+               or redis.call('EXISTS', KEYS[4]) == 0) then
     return {0, 'social'}
   end
 end
@@ -163,11 +166,11 @@ end
 -- still followed? (the entry carries its author)
 local shown = {}
 if home then
-  local fields = {}
-  for i = 1, #cands do fields[i] = 'f' .. string.sub(cands[i], 9, 16) end
-  local follows = #fields > 0 and redis.call('HMGET', KEYS[1], unpack(fields)) or {}
+  local authors = {}
+  for i = 1, #cands do authors[i] = string.sub(cands[i], 9, 16) end
+  local follows = #authors > 0 and redis.call('HMGET', KEYS[4], unpack(authors)) or {}
   for i = 1, #cands do
-    if follows[i] or string.sub(cands[i], 9, 16) == reader then
+    if follows[i] or authors[i] == reader then
       shown[#shown + 1] = string.sub(cands[i], 1, 8)
     end
   end
@@ -192,14 +195,12 @@ for i = 1, #shown do
   local id, o = shown[i], string.sub(c, 9, 16)
   more[#more + 1] = pun .. string.sub(c, 1, 8)
   more[#more + 1] = ptn .. id
-  fields[#fields + 1] = 'l' .. id
-  fields[#fields + 1] = 'r' .. id
+  fields[#fields + 1] = id
   if o ~= Z8 then
     more[#more + 1] = ptw .. o
     more[#more + 1] = pun .. string.sub(c, 17, 24)
     more[#more + 1] = ptn .. o
-    fields[#fields + 1] = 'l' .. o
-    fields[#fields + 1] = 'r' .. o
+    fields[#fields + 1] = o
   end
 end
 local vals = redis.call('MGET', unpack(more))
@@ -210,6 +211,13 @@ local zh, zl = struct.unpack('>I4>I4', hz)
 -- one buffer, one concat: no intermediate strings
 local out, n = {}, 0
 local function put(s) n = n + 1; out[n] = s end
+-- a viewer's flags per tweet: 1 liked, 2 retweeted, 3 both
+local FLAGS = {
+  ['0'] = ',"liked":false,"retweeted":false',
+  ['1'] = ',"liked":true,"retweeted":false',
+  ['2'] = ',"liked":false,"retweeted":true',
+  ['3'] = ',"liked":true,"retweeted":true',
+}
 local function render(card, id, j, fj)
   if not (vals[j] and vals[j + 1]) then return false end
   put('{'); put(string.sub(card, 25)); put(','); put(vals[j]); put(',')
@@ -217,8 +225,7 @@ local function render(card, id, j, fj)
   if viewer then
     local ih, il = struct.unpack('>I4>I4', id)
     if ih < zh or (ih == zh and il < zl) then return false end
-    put(flags[fj] and ',"liked":true' or ',"liked":false')
-    put(flags[fj + 1] and ',"retweeted":true' or ',"retweeted":false')
+    put(FLAGS[flags[fj] or '0'])
   end
   return true
 end
@@ -230,13 +237,13 @@ for i = 1, #shown do
   if not render(c, shown[i], j, fj) then return {0, 'miss'} end
   if o == Z8 then
     put(',"retweet_of":null}')
-    j, fj = j + 2, fj + 2
+    j, fj = j + 2, fj + 1
   else
     put(',"retweet_of":')
     local oc = vals[j + 2]
-    if not (oc and render(oc, o, j + 3, fj + 2)) then return {0, 'miss'} end
+    if not (oc and render(oc, o, j + 3, fj + 1)) then return {0, 'miss'} end
     put(',"retweet_of":null}}')
-    j, fj = j + 5, fj + 4
+    j, fj = j + 5, fj + 2
   end
 end
 return {1, table.concat(out), shown[#shown], #shown, owner}
@@ -251,15 +258,24 @@ for i = 1, #ARGV, 3 do
 end
 """
 
-# Store a loaded social hash unless the generation moved meanwhile.
-# KEYS: social, generation. ARGV: generation read before loading, ttl, fields...
+# Store a loaded social and follow hash unless the generation moved meanwhile.
+# KEYS: social, generation, follows. ARGV: generation read before loading, ttl,
+# number of social field/value arguments, those, then the followed ids.
 _STORE_SOCIAL = r"""
 if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
-for i = 3, #ARGV, 1000 do
-  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+redis.call('DEL', KEYS[1], KEYS[3])
+local split = 3 + tonumber(ARGV[3])
+for i = 4, split, 1000 do
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, split)))
+end
+redis.call('HSET', KEYS[3], '', 1)  -- exists even for a user who follows no one
+for i = split + 1, #ARGV, 500 do
+  local kv = {}
+  for k = i, math.min(i + 499, #ARGV) do kv[#kv + 1] = ARGV[k]; kv[#kv + 1] = 1 end
+  redis.call('HSET', KEYS[3], unpack(kv))
 end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[3], ARGV[2])
 return 1
 """
 
@@ -336,6 +352,7 @@ class ReadCache:
                     self.key("vs", social_id) if social_id is not None else b"",
                     self.epoch_key,
                     timeline_key,
+                    self.key("vf", reader_id) if mode == "home" else b"",
                     *(deny_keys or ()),
                 ],
                 args=[
@@ -408,18 +425,28 @@ class ReadCache:
             _SOCIAL_SQL,
             {"user": user_id, "threshold": self.threshold, "n": LIKES_LOADED},
         )
-        fields: list = ["e", epoch or b"0", "h", b8(_horizon(rows))]
-        pulled = []
+        flags: dict[int, int] = {}
+        follows, pulled = [], []
         for kind, ident, big in rows:
-            fields += [kind.encode() + b8(ident), 1]
-            if big:
-                pulled.append(str(ident))
+            if kind == "f":
+                follows.append(b8(ident))
+                if big:
+                    pulled.append(str(ident))
+            else:  # 1 liked, 2 retweeted (the page script's FLAGS)
+                flags[ident] = flags.get(ident, 0) | (1 if kind == "l" else 2)
+        fields: list = ["e", epoch or b"0", "h", b8(_horizon(rows))]
         fields += ["p", ",".join(pulled)]
+        for ident, bits in flags.items():
+            fields += [b8(ident), bits]
         metrics.CACHE_SOCIAL_LOADS.inc()
         return bool(
             self._store_social(
-                keys=[self.key("vs", user_id), self.key("vg", user_id)],
-                args=[generation or b"0", SOCIAL_TTL_S, *fields],
+                keys=[
+                    self.key("vs", user_id),
+                    self.key("vg", user_id),
+                    self.key("vf", user_id),
+                ],
+                args=[generation or b"0", SOCIAL_TTL_S, len(fields), *fields, *follows],
             )
         )
 
@@ -430,7 +457,7 @@ class ReadCache:
         for user_id in user_ids:
             pipe.incr(self.key("vg", user_id))
             pipe.expire(self.key("vg", user_id), 2 * SOCIAL_TTL_S)
-            pipe.delete(self.key("vs", user_id))
+            pipe.delete(self.key("vs", user_id), self.key("vf", user_id))
         self._quietly(pipe.execute, "social")
 
     def threshold_crossed(self) -> None:
