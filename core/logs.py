@@ -22,6 +22,14 @@ import orjson
 
 _context: ContextVar[Mapping] = ContextVar("log_context", default=MappingProxyType({}))
 
+# Our lines never show the caller's file, the thread or the process, so the
+# logging module need not look them up for every record (the optimisations
+# the logging HOWTO lists; findCaller alone walks the stack each time).
+logging._srcfile = None
+logging.logThreads = False
+logging.logProcesses = False
+logging.logMultiprocessing = False
+
 # Attributes every LogRecord has; anything else came in through ``extra=``.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 _SECRET_KEY = re.compile(r"pass|token|secret|authorization|cookie|jwt", re.I)
