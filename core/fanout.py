@@ -13,6 +13,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import contextmanager
 
+import redis
+
 from core import db, ids, metrics
 from core.container import Deps
 from core.timeline_store import pack
@@ -30,7 +32,8 @@ def fanout_tweet(
     """Push a new tweet to followers' homes, or leave it to be pulled."""
     tl = deps.timelines
     row = db.fetchone(
-        "SELECT u.follower_count FROM tweets t JOIN users u ON u.id = t.author_id"
+        # users first: the order TRUNCATE (tests) locks them in
+        "SELECT u.follower_count FROM users u JOIN tweets t ON u.id = t.author_id"
         " WHERE t.id = %s",
         (tweet_id,),
     )
@@ -70,8 +73,8 @@ def fanout_tweets(deps: Deps, entries: list, send_chunk: ChunkSender) -> int:
     if not wanted:
         return 0
     rows = db.fetchall(
-        "SELECT t.id, t.author_id, u.follower_count FROM tweets t"
-        " JOIN users u ON u.id = t.author_id WHERE t.id = ANY(%s)",
+        "SELECT t.id, t.author_id, u.follower_count FROM users u"
+        " JOIN tweets t ON u.id = t.author_id WHERE t.id = ANY(%s)",
         (wanted,),
     )  # deleted tweets are simply missing: nothing to do for them
     tweets: dict[int, list[int]] = {}  # author -> tweet ids of the batch
@@ -117,21 +120,31 @@ def fanout_tweets(deps: Deps, entries: list, send_chunk: ChunkSender) -> int:
 
 def _push_all(store, own: list, pushes: list) -> int:
     """Run ``TimelineStore.push`` for every (keys, entries) in one pipelined
-    round trip; returns the entries written by ``pushes`` (followers' homes)."""
+    round trip; returns the entries written by ``pushes`` (followers' homes).
+
+    EVALSHA goes into the pipeline as a plain command (a registered script
+    would cost a SCRIPT EXISTS round trip per batch); should Redis have lost
+    the script, every push is redone through ``TimelineStore.push``, which
+    loads it (pushes are idempotent)."""
+    groups = [(False, g) for g in own] + [(True, g) for g in pushes]
     pipe = store.redis.pipeline(transaction=False)
     counted = []
-    for group, (keys, entries) in [(False, g) for g in own] + [
-        (True, g) for g in pushes
-    ]:
+    sha = store._push.sha
+    for counts, (keys, entries) in groups:
         # the same arguments as TimelineStore.push
         blob = pack(sorted(set(entries), reverse=True))
         args = [blob, store.cap, store.cap + store.TRIM_SLACK, store.TRIM_SLACK]
         for start in range(0, len(keys), store.PUSH_BATCH):
-            store._push(
-                keys=keys[start : start + store.PUSH_BATCH], args=args, client=pipe
-            )
-            counted.append(len(entries) if group else 0)
-    replies = pipe.execute()
+            batch = keys[start : start + store.PUSH_BATCH]
+            pipe.execute_command("EVALSHA", sha, len(batch), *batch, *args)
+            counted.append(len(entries) if counts else 0)
+    try:
+        replies = pipe.execute()
+    except redis.exceptions.NoScriptError:
+        return sum(
+            store.push(keys, entries) * (len(entries) if counts else 0)
+            for counts, (keys, entries) in groups
+        )
     return sum(n * w for n, w in zip(counted, replies, strict=True))
 
 

@@ -120,3 +120,25 @@ def test_tweets_committed_together_go_out_in_one_message(
     for fan, _ in fans:
         home = store.read([store.home_key(int(fan["id"]))])[0]
         assert [e[0] for e in home.entries()] == sorted(posted, reverse=True)
+
+
+def test_a_batch_pushes_even_when_redis_lost_the_script(
+    client, drain, deps, monkeypatch
+):
+    # Given a follower's materialized home and a tweet, its fan-out undone
+    alice, a_h = user_with_token(client, username="alice")
+    bob, b_h = user_with_token(client, username="bob")
+    follow(client, b_h, "alice")
+    client.simulate_get("/timeline/home", headers=b_h)
+    tweet = post(client, a_h, "hi")
+    drain()
+    store = deps.timelines.store
+    key = store.home_key(int(bob["id"]))
+    store.delete([key])
+    store.rebuild(key, [])
+    # When the pipeline's EVALSHA finds no script (as after a Redis restart)
+    monkeypatch.setattr(store._push, "sha", "0" * 40)
+    entries = [[tweet, int(alice["id"])], [tweet, int(alice["id"])]]
+    assert fanout.fanout_tweets(deps, entries, lambda *a: None) == 1
+    # Then the pushes are redone through TimelineStore.push, which loads it
+    assert [e[0] for e in store.read([key])[0].entries()] == [tweet]
