@@ -57,6 +57,27 @@ INSERT_SELECT = (
 )
 
 
+# The same as a prepared statement's part: $first .. $first+4, typed, so that
+# a caller can prepare its whole statement (see :func:`prepared_args`).
+def insert_select_prepared(first: int) -> str:
+    n = range(first, first + 5)
+    return (
+        "INSERT INTO outbox (message_id, queue_name, actor_name, args, options)"
+        " SELECT ${}::uuid, ${}::text, ${}::text, ${}::jsonb, ${}::jsonb".format(*n)
+    )
+
+
+def prepared_args(params: dict) -> tuple:
+    """The values of :func:`insert_select_prepared` from :func:`job_params`."""
+    return (
+        params["ob_message_id"],
+        params["ob_queue"],
+        params["ob_actor"],
+        params["ob_args"],
+        params["ob_options"],
+    )
+
+
 def job_params(job: Job, *args, request_id: str | None = None) -> dict:
     """Named parameters of INSERT_SELECT for one job."""
     options = {"request_id": request_id} if request_id else {}

@@ -105,14 +105,16 @@ def create(
 
 
 # The tweet, its fan-out job and the rendered row in one statement: in
-# autocommit mode one statement is one transaction, and one round trip.
+# autocommit mode one statement is one transaction, and one round trip. It is
+# prepared once per connection: planning this statement cost Postgres more
+# than running it (~480 -> ~250 us of Postgres CPU per create).
 _CREATE = (
     "WITH t AS (INSERT INTO tweets (id, author_id, content, reply_to_id)"
-    " SELECT %(id)s, %(author)s, %(content)s, %(reply)s"
-    " WHERE %(reply)s::bigint IS NULL"
-    "  OR EXISTS (SELECT 1 FROM tweets WHERE id = %(reply)s::bigint)"
+    " SELECT $1::bigint, $2::bigint, $3::text, $4::bigint"
+    " WHERE $4::bigint IS NULL"
+    "  OR EXISTS (SELECT 1 FROM tweets WHERE id = $4::bigint)"
     " RETURNING *),"
-    " o AS (" + outbox.INSERT_SELECT + " FROM t)"
+    " o AS (" + outbox.insert_select_prepared(5) + " FROM t)"
     " SELECT t.id, t.author_id, u.username, t.content, t.created_at,"
     " t.like_count, t.retweet_count, t.reply_to_id"
     " FROM t JOIN users u ON u.id = t.author_id"
@@ -120,10 +122,20 @@ _CREATE = (
 
 
 def _insert(params: dict):
-    row = db.fetchone(_CREATE, params)
-    if row is None:  # the WHERE found no such parent
+    rows = db.fetchall_prepared(
+        "tweet_create",
+        _CREATE,
+        (
+            params["id"],
+            params["author"],
+            params["content"],
+            params["reply"],
+            *outbox.prepared_args(params),
+        ),
+    )
+    if not rows:  # the WHERE found no such parent
         raise NotFound("The tweet replied to does not exist", code="tweet_not_found")
-    return row
+    return rows[0]
 
 
 def _claim_idempotency_key(author_id, key, request_hash, tweet_id) -> int | None:

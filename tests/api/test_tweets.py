@@ -111,3 +111,24 @@ def test_retweet_semantics(client):
     client.simulate_delete(f"/tweet/id/{tid}/delete", headers=a)
     assert client.simulate_get(f"/tweet/id/{rt['id']}").status_code == 404
     assert client.simulate_get("/user/data/bob").json["tweet_count"] == 0
+
+
+def test_a_create_by_a_vanished_account_is_401_and_leaves_no_job(client):
+    # Given a valid token whose account row is gone (deleted under it)
+    from core import db
+
+    alice, a_h = user_with_token(client, username="alice")
+    _, b_h = user_with_token(client, username="bob")
+    assert post(client, a_h, "warm").status_code == 201  # statement prepared
+    db.execute("DELETE FROM tweets WHERE author_id = %s", (int(alice["id"]),))
+    db.execute("DELETE FROM outbox")
+    db.execute("DELETE FROM users WHERE id = %s", (int(alice["id"]),))
+    db.database.close()
+    # When it posts, the prepared create fails on the foreign key
+    r = post(client, a_h, "ghost")
+    assert r.status_code == 401 and r.json["code"] == "invalid_token"
+    # Then nothing was written, and creates go on working
+    assert db.fetchone("SELECT count(*) FROM outbox")[0] == 0
+    db.database.close()
+    assert post(client, b_h, "still fine").status_code == 201
+    assert post(client, b_h, "reply", reply_to="123").status_code == 404
