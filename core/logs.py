@@ -22,13 +22,10 @@ import orjson
 
 _context: ContextVar[Mapping] = ContextVar("log_context", default=MappingProxyType({}))
 
-# Our lines never show the caller's file, the thread or the process, so the
-# logging module need not look them up for every record (the optimisations
-# the logging HOWTO lists; findCaller alone walks the stack each time).
+# No line shows the caller's file and line, so the logging module need not
+# walk the stack for every record (an optimisation the logging HOWTO lists).
+# Thread and process stay: Dramatiq's own formatter prints them at boot.
 logging._srcfile = None
-logging.logThreads = False
-logging.logProcesses = False
-logging.logMultiprocessing = False
 
 # Attributes every LogRecord has; anything else came in through ``extra=``.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
