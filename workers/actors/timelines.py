@@ -17,15 +17,14 @@ from workers.broker import BatchPublisher
 
 RETRY = {"max_retries": 8, "min_backoff": 1_000, "max_backoff": 60_000}
 DAY_MS = 24 * 3600 * 1000
+# new tweets: first in line, and useless after a day (homes are rebuilt by then)
+FANOUT = {"priority": 0, "time_limit": 60_000, "max_age": DAY_MS, **RETRY}
 
 
 @dramatiq.actor(
     actor_name=outbox.FANOUT_TWEET.actor_name,
     queue_name=outbox.FANOUT_TWEET.queue_name,
-    priority=0,
-    time_limit=60_000,
-    max_age=DAY_MS,
-    **RETRY,
+    **FANOUT,
 )
 def fanout_tweet(tweet_id: int, author_id: int) -> None:
     """Push a tweet to followers (or split the work into chunks)."""
@@ -45,10 +44,7 @@ def fanout_tweet(tweet_id: int, author_id: int) -> None:
 @dramatiq.actor(
     actor_name=outbox.FANOUT_TWEETS.actor_name,
     queue_name=outbox.FANOUT_TWEETS.queue_name,
-    priority=0,
-    time_limit=60_000,
-    max_age=DAY_MS,
-    **RETRY,
+    **FANOUT,
 )
 def fanout_tweets(entries: list) -> None:
     """Push a batch of tweets (``[tweet_id, author_id]`` each), as the relay
