@@ -33,9 +33,12 @@ class ThreadScript:
             self._client.script_load(self._script.script)
             conn.send_command(*command)
             return conn.read_response()
-        except (redis.ConnectionError, redis.TimeoutError, OSError):
+        except (redis.ConnectionError, redis.TimeoutError):
             self._local.conn = None  # a new connection next time
             raise
+        except OSError as ex:  # as redis-py would report it: callers catch those
+            self._local.conn = None
+            raise redis.ConnectionError(str(ex)) from ex
 
     def _connection(self):
         conn = getattr(self._local, "conn", None)
