@@ -14,6 +14,7 @@ import contextlib
 import redis
 
 from core import db
+from core.thread_script import ThreadConnection
 
 JTI, FAMILY, USER = "jti", "family", "user"
 
@@ -21,6 +22,7 @@ JTI, FAMILY, USER = "jti", "family", "user"
 class Denylist:
     def __init__(self, redis_client: redis.Redis, prefix: str):
         self._redis = redis_client
+        self._fast = ThreadConnection(redis_client)  # every request checks
         self._prefix = f"{prefix}deny:"
         self._sentinel = f"{prefix}deny:loaded"
 
@@ -55,10 +57,10 @@ class Denylist:
     def is_revoked(self, jti: str, family: str, user_id: int) -> bool:
         keys = self.keys(jti, family, user_id)
         try:
-            values = self._redis.mget(keys)
+            values = self._fast.call("MGET", *keys)
             if values[0] is None:
                 self.reload()
-                values = self._redis.mget(keys)
+                values = self._fast.call("MGET", *keys)
             return any(v is not None for v in values[1:])
         except redis.RedisError:
             return self._revoked_in_postgres(jti, family, user_id)

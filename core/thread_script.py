@@ -1,11 +1,11 @@
-"""A Lua script called on a connection of the calling thread's own.
+"""Redis calls on a connection of the calling thread's own.
 
-The read path makes one Redis call per request; going through redis-py's
-pool, retry wrapper and instrumentation cost about as much CPU as the call's
-own socket work (bench/README.md, profiles). Here each thread keeps one
-connection built with the pool's settings (same timeouts) and talks to it
-directly. Errors surface as redis-py's exceptions, so callers fall back as
-they do for any Redis failure.
+The hot paths (a timeline page, every request's token denylist check) make one
+Redis call each; going through redis-py's pool, retry wrapper and
+instrumentation cost about as much CPU as the call's own socket work
+(bench/README.md, profiles). Here each thread keeps one connection built with
+the pool's settings (same timeouts) and talks to it directly. Errors surface as
+redis-py's exceptions, so callers fall back as they do for any Redis failure.
 """
 
 from __future__ import annotations
@@ -16,21 +16,14 @@ import threading
 import redis
 
 
-class ThreadScript:
-    def __init__(self, client: redis.Redis, source: str):
+class ThreadConnection:
+    def __init__(self, client: redis.Redis):
         self._client = client
-        self._script = client.register_script(source)
         self._local = threading.local()
 
-    def __call__(self, keys: list, args: list):
+    def call(self, *command):
         conn = self._connection()
-        command = ("EVALSHA", self._script.sha, len(keys), *keys, *args)
         try:
-            conn.send_command(*command)
-            return conn.read_response()
-        except redis.exceptions.NoScriptError:
-            # Redis restarted or flushed its scripts: load once, try again
-            self._client.script_load(self._script.script)
             conn.send_command(*command)
             return conn.read_response()
         except (redis.ConnectionError, redis.TimeoutError):
@@ -46,3 +39,24 @@ class ThreadScript:
             conn = self._client.connection_pool.make_connection()
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
+
+
+class ThreadScript:
+    """A Lua script called through a ``ThreadConnection``."""
+
+    def __init__(self, client: redis.Redis, source: str):
+        self._client = client
+        self._script = client.register_script(source)
+        self._conn = ThreadConnection(client)
+
+    def __call__(self, keys: list, args: list):
+        command = ("EVALSHA", self._script.sha, len(keys), *keys, *args)
+        try:
+            return self._conn.call(*command)
+        except redis.exceptions.NoScriptError:
+            # Redis restarted or flushed its scripts: load once, try again
+            self._client.script_load(self._script.script)
+            return self._conn.call(*command)
+
+    def _connection(self):
+        return self._conn._connection()
