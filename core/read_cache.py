@@ -315,7 +315,7 @@ class ReadCache:
         self._p = prefix.encode()
         self.threshold = threshold
         self._page = ThreadScript(client, _PAGE)  # the hot call
-        self._fill = client.register_script(_FILL)
+        self._fill = ThreadScript(client, _FILL)
         self._store_social = client.register_script(_STORE_SOCIAL)
 
     def key(self, kind: str, ident: int) -> bytes:
@@ -402,7 +402,7 @@ class ReadCache:
                     COUNT_TTL_S,
                 ]
         if args:
-            self._quietly(lambda: self._fill(args=args), "fill")
+            self._quietly(lambda: self._fill(keys=[], args=args), "fill")
 
     def user_id(self, username: str) -> int | None:
         try:
@@ -413,7 +413,9 @@ class ReadCache:
 
     def remember_user_id(self, username: str, user_id: int) -> None:
         self._quietly(
-            lambda: self._fill(args=[self.name_key(username), user_id, NAME_TTL_S]),
+            lambda: self._fill(
+                keys=[], args=[self.name_key(username), user_id, NAME_TTL_S]
+            ),
             "fill",
         )
 

@@ -101,7 +101,11 @@ def create(
         first = hydrate.load([replayed], author_id).get(replayed)
         return 201, first or {"id": str(replayed)}
     _after_commit_add(deps, author_id, tweet_id)
-    return 201, hydrate.render_row(row)
+    tweet = hydrate.render_row(row)
+    # a new tweet is read most in its first minutes: its followers' first
+    # pages need not take the long path for it
+    deps.timelines.cache.fill([tweet])
+    return 201, tweet
 
 
 # The tweet, its fan-out job and the rendered row in one statement: in

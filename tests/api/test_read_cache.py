@@ -186,3 +186,19 @@ def test_a_late_push_from_an_unfollowed_author_stays_hidden(client, deps):
     for _ in range(2):
         shown = client.simulate_get("/timeline/home", headers=b_h).json["data"]
         assert [t["id"] for t in shown] == [own]
+
+
+def test_a_new_tweet_is_read_from_the_cache_right_away(client):
+    _, a_h = user_with_token(client, username="alice")
+    for n in range(3):
+        client.simulate_post(
+            "/tweet/create", json={"tweet_content": f"{n}"}, headers=a_h
+        )
+    client.simulate_get("/timeline/home", headers=a_h)  # warms the rest
+    new = client.simulate_post(
+        "/tweet/create", json={"tweet_content": "fresh"}, headers=a_h
+    ).json
+    hits = metrics.CACHE_PAGES._value.get()
+    page = client.simulate_get("/timeline/home", headers=a_h).json["data"]
+    assert page[0] == new  # the tweet as its author was shown it
+    assert metrics.CACHE_PAGES._value.get() == hits + 1  # and no long path
