@@ -29,32 +29,10 @@ def _observe_lag(tweet_id: int) -> None:
 def fanout_tweet(
     deps: Deps, tweet_id: int, author_id: int, send_chunk: ChunkSender
 ) -> int:
-    """Push a new tweet to followers' homes, or leave it to be pulled."""
-    tl = deps.timelines
-    row = db.fetchone(
-        # users first: the order TRUNCATE (tests) locks them in
-        "SELECT u.follower_count FROM users u JOIN tweets t ON u.id = t.author_id"
-        " WHERE t.id = %s",
-        (tweet_id,),
-    )
-    if row is None:
-        return 0  # deleted before we got to it
-    tl.add_own(author_id, tweet_id)
-    if row[0] >= tl.threshold:
-        _observe_lag(tweet_id)
-        return 0  # a big account: followers pull it at read time
-    followers = tl.followers(author_id)
-    chunk = deps.settings.fanout_chunk_size
-    if len(followers) <= chunk:
-        return _push(deps, tweet_id, author_id, [f for f, _ in followers])
-    # Split big follower lists so each message stays short and a crash
-    # redoes one chunk, not the whole fan-out. Bounds are follow ids.
-    after = 0
-    for start in range(0, len(followers), chunk):
-        upto = followers[min(start + chunk, len(followers)) - 1][1]
-        send_chunk(tweet_id, author_id, after, upto)
-        after = upto
-    return 0
+    """Push a new tweet to followers' homes, or leave it to be pulled: the
+    one-tweet case of :func:`fanout_tweets` (messages sent before the relay
+    batched them)."""
+    return fanout_tweets(deps, [[tweet_id, author_id]], send_chunk)
 
 
 def fanout_tweets(deps: Deps, entries: list, send_chunk: ChunkSender) -> int:
@@ -95,6 +73,7 @@ def fanout_tweets(deps: Deps, entries: list, send_chunk: ChunkSender) -> int:
     for author_id in chunked:
         followers[author_id] = tl.followers(author_id)
     own, pushes = [], []  # (keys, entries) for the pipeline
+    done_here = []  # tweets whose fan-out ends with this pipeline
     for author_id, tweet_ids in tweets.items():
         batch = [(t, author_id) for t in tweet_ids]
         own.append(([store.home_key(author_id), store.user_key(author_id)], batch))
@@ -102,8 +81,11 @@ def fanout_tweets(deps: Deps, entries: list, send_chunk: ChunkSender) -> int:
         if len(mine) <= chunk:
             if mine:
                 pushes.append(([store.home_key(f) for f, _ in mine], batch))
+            done_here += tweet_ids
             continue
-        # a big follower list: chunk messages, one per tweet and slice
+        # A big follower list: chunk messages, one per tweet and slice, so
+        # each message stays short and a crash redoes one chunk, not the whole
+        # fan-out. Bounds are follow ids. The chunks observe the lag.
         for tweet_id in tweet_ids:
             after = 0
             for start in range(0, len(mine), chunk):
@@ -112,9 +94,8 @@ def fanout_tweets(deps: Deps, entries: list, send_chunk: ChunkSender) -> int:
                 after = upto
     written = _push_all(store, own, pushes)
     metrics.FANOUT_ENTRIES.inc(written)
-    for tweet_ids in tweets.values():
-        for tweet_id in tweet_ids:
-            _observe_lag(tweet_id)
+    for tweet_id in done_here:
+        _observe_lag(tweet_id)
     return written
 
 
@@ -279,13 +260,6 @@ class _RecentSpans:
 
 
 _RECENT = _RecentSpans()
-
-
-def _push(deps: Deps, tweet_id: int, author_id: int, followers: list[int]) -> int:
-    written = deps.timelines.push_to_followers(followers, [(tweet_id, author_id)])
-    metrics.FANOUT_ENTRIES.inc(written)
-    _observe_lag(tweet_id)
-    return written
 
 
 def remove_tweets(deps: Deps, entries: list[list[int]]) -> None:
