@@ -466,14 +466,13 @@ class ReadCache:
         """Who is pulled changed for some readers: retire every pulled list."""
         self._quietly(lambda: self.redis.incr(self.epoch_key), "epoch")
 
-    def counts_changed(self, tweet_id: int, likes: int, retweets: int) -> None:
-        """Written after the commit that changed them (readers only add)."""
-        self._quietly(
-            lambda: self.redis.set(
-                self.key("tn", tweet_id), _counts(likes, retweets), ex=COUNT_TTL_S
-            ),
-            "counts",
-        )
+    def counts_changed(self, rows) -> None:
+        """``(tweet id, likes, retweets)`` rows read after the commit that
+        changed them, written in one round trip (readers only add)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for tweet_id, likes, retweets in rows:
+            pipe.set(self.key("tn", tweet_id), _counts(likes, retweets), ex=COUNT_TTL_S)
+        self._quietly(pipe.execute, "counts")
 
     def renamed(self, user_id: int, old: str, new: str) -> None:
         self._spoil([self.name_key(old)])

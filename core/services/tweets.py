@@ -247,7 +247,7 @@ def _counts_after(deps: Deps, user_id: int, tweet_id: int) -> tuple[int, int]:
     )
     if row is None:
         raise NotFound("No such tweet", code="tweet_not_found")
-    deps.timelines.cache.counts_changed(tweet_id, *row)
+    deps.timelines.cache.counts_changed([(tweet_id, *row)])
     return row
 
 

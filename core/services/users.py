@@ -138,8 +138,7 @@ def _forget(
             "SELECT id, like_count, retweet_count FROM tweets WHERE id = ANY(%s)",
             (touched[start : start + 500],),
         )
-        for tweet_id, likes, retweets in rows:
-            cache.counts_changed(tweet_id, likes, retweets)
+        cache.counts_changed(rows)
 
 
 def _end_other_sessions(deps: Deps, user_id: int, keep_family: str) -> None:
