@@ -57,6 +57,3 @@ class ThreadScript:
             # Redis restarted or flushed its scripts: load once, try again
             self._client.script_load(self._script.script)
             return self._conn.call(*command)
-
-    def _connection(self):
-        return self._conn._connection()

@@ -20,7 +20,7 @@ def test_loads_the_script_when_redis_does_not_know_it(deps):
 
 def _client_id(script: ThreadScript) -> int:
     """This thread's connection as Redis names it (scripts may not ask)."""
-    conn = script._connection()
+    conn = script._conn._connection()
     conn.send_command("CLIENT", "ID")
     return conn.read_response()
 
