@@ -1,4 +1,8 @@
-"""Request metrics by route template, so ids in paths do not explode label sets."""
+"""Request metrics by route template, so ids in paths do not explode label sets.
+
+Recorded through ``metrics.DEFERRED``: every request makes these updates, and
+applied one by one they cost a read 13 % of its CPU (core/deferred_metrics.py).
+"""
 
 from __future__ import annotations
 
@@ -10,14 +14,16 @@ from core import metrics
 class RequestMetrics:
     def process_request(self, req, resp):
         req.context.started = time.perf_counter()
-        metrics.HTTP_IN_FLIGHT.inc()
+        metrics.DEFERRED.inc(metrics.HTTP_IN_FLIGHT)
 
     def process_response(self, req, resp, resource, req_succeeded):
         started = getattr(req.context, "started", None)
         if started is None:
             return
-        metrics.HTTP_IN_FLIGHT.dec()
-        route = req.uri_template or "unmatched"
-        metrics.HTTP_DURATION.labels(req.method, route, resp.status_code).observe(
-            time.perf_counter() - started
+        deferred = metrics.DEFERRED
+        deferred.inc(metrics.HTTP_IN_FLIGHT, (), -1)
+        deferred.observe(
+            metrics.HTTP_DURATION,
+            (req.method, req.uri_template or "unmatched", resp.status_code),
+            time.perf_counter() - started,
         )

@@ -367,7 +367,7 @@ class ReadCache:
                 ],
             )
             if answer[0] == 1:
-                metrics.CACHE_PAGES.inc()
+                metrics.DEFERRED.inc(metrics.CACHE_PAGES)
                 items, last, count, owner = answer[1:5]
                 return CachedPage(
                     items,
@@ -378,7 +378,7 @@ class ReadCache:
             if answer[1] == b"revoked":
                 return REVOKED
             if answer[1] != b"social" or not self.load_social(social_id):
-                metrics.CACHE_MISSES.labels(answer[1].decode()).inc()
+                metrics.DEFERRED.inc(metrics.CACHE_MISSES, (answer[1].decode(),))
                 return None
         return None
 
