@@ -35,21 +35,20 @@ class AccessLog:
             return
         claims = getattr(req.context, "claims", None)
         status = resp.status_code
-        log.log(
+        route = req.uri_template or "unmatched"
+        logs.log_fields(
+            log,
             logging.WARNING if status >= 500 else logging.INFO,
-            "%s %s %s",
-            req.method,
-            req.uri_template or "unmatched",
-            status,
-            extra={
+            f"{req.method} {route} {status}",
+            {
                 "method": req.method,
-                "route": req.uri_template or "unmatched",
+                "route": route,
                 "status": status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 "user_id": str(claims.user_id) if claims else None,
                 "request_id": req.context.request_id,
-                "_safe": _safe_fields(req),
             },
+            _safe_fields(req),
         )
         logs.unbind(req.context.log_token)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 
@@ -139,3 +140,42 @@ def test_the_request_id_appears_in_the_job_log_line(client, drain, caplog):
     assert job["request_id"] == "req-fanout-42"
     assert job["outcome"] == "ok" and job["queue"] == "fanout"
     assert job["message_id"] and isinstance(job["duration_ms"], float)
+
+
+@pytest.mark.parametrize("request_id", ["ours-1", "eyJhbGciOi.eyJzdWIi.c2ln"])
+def test_the_direct_access_line_equals_the_standard_one(
+    client, monkeypatch, request_id
+):
+    # Given the production set-up, one JSON handler on the root logger, where
+    # an access line is written without a LogRecord; and the same handler
+    # behind a filter, which sends it the standard way
+    def run(*, direct: bool) -> dict:
+        stream = io.StringIO()
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(logs.JsonFormatter())
+        with monkeypatch.context() as m:
+            if direct:
+                m.setattr(logging.getLogger("api.access"), "log", _no_record)
+            else:
+                handler.addFilter(lambda record: True)
+            m.setattr(logging.getLogger(), "handlers", [handler])
+            m.setattr(logging.getLogger(), "level", logging.INFO)
+            r = client.simulate_get(
+                "/user/data/nobody", headers={"X-Request-ID": request_id}
+            )
+        assert r.status_code == 404 and r.headers["X-Request-ID"] == request_id
+        (text,) = [t for t in stream.getvalue().splitlines() if "api.access" in t]
+        line = json.loads(text)
+        line.pop("ts"), line.pop("duration_ms")
+        return line
+
+    # Then both print the same fields, a client's token-like request id
+    # scrubbed either way
+    direct, standard = run(direct=True), run(direct=False)
+    assert direct == standard
+    assert direct["route"] == "/user/data/{username}" and direct["status"] == 404
+    assert "eyJ" not in json.dumps(direct)
+
+
+def _no_record(*args, **kwargs):
+    raise AssertionError("the direct path made a LogRecord")
