@@ -13,7 +13,7 @@ _settings = Settings.from_env()
 bind = f"0.0.0.0:{_settings.port}"
 workers = _settings.web_workers
 threads = _settings.web_threads
-worker_class = "gthread"
+worker_class = "api.gunicorn_worker.BalancedThreadWorker"
 # Kubernetes sends SIGTERM and waits terminationGracePeriodSeconds; finish
 # in-flight requests well within it.
 graceful_timeout = 20
