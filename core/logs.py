@@ -78,12 +78,21 @@ def _clean(key: str, value):
     return value
 
 
+_second: list = [None, ""]  # the last whole second formatted, and its text
+
+
 def _timestamp(created: float) -> str:
-    return (
-        datetime.fromtimestamp(created, UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
+    """``2026-11-28T11:37:00.123Z``; the date and time part is formatted once
+    a second (datetime formatting was 3 % of a timeline read's CPU)."""
+    second = int(created)
+    micros = round((created - second) * 1_000_000)  # as datetime rounds
+    if micros == 1_000_000:
+        second, micros = second + 1, 0
+    cached = _second
+    if cached[0] != second:
+        text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        cached[0], cached[1] = second, text  # benign race: same value
+    return f"{cached[1]}.{micros // 1000:03d}Z"
 
 
 class JsonFormatter(logging.Formatter):

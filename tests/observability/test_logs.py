@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import random
 
 import pytest
 
@@ -179,3 +180,24 @@ def test_the_direct_access_line_equals_the_standard_one(
 
 def _no_record(*args, **kwargs):
     raise AssertionError("the direct path made a LogRecord")
+
+
+def test_line_timestamps_equal_datetime_formatting():
+    # the cached per-second prefix must not drift from the full formatting,
+    # at millisecond and second boundaries included
+    from datetime import UTC, datetime
+
+    rng = random.Random(3)
+    for _ in range(20_000):
+        t = rng.choice(
+            [
+                rng.uniform(0, 4e9),
+                int(rng.uniform(0, 4e9)) + rng.choice([0.9999995, 5e-7, 0.9995]),
+            ]
+        )
+        expected = (
+            datetime.fromtimestamp(t, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z")
+        )
+        assert logs._timestamp(t) == expected, t
