@@ -15,6 +15,17 @@ import threading
 
 import redis
 
+# Forks seen by this process: a connection made before a fork is the
+# parent's. (Counting them spares a getpid() system call on every request.)
+_forks = [0]
+
+
+def _forked() -> None:
+    _forks[0] += 1
+
+
+os.register_at_fork(after_in_child=_forked)
+
 
 class ThreadConnection:
     def __init__(self, client: redis.Redis):
@@ -35,9 +46,9 @@ class ThreadConnection:
 
     def _connection(self):
         conn = getattr(self._local, "conn", None)
-        if conn is None or self._local.pid != os.getpid():
+        if conn is None or self._local.forks != _forks[0]:
             conn = self._client.connection_pool.make_connection()
-            self._local.conn, self._local.pid = conn, os.getpid()
+            self._local.conn, self._local.forks = conn, _forks[0]
         return conn
 
 

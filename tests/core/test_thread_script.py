@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 
@@ -57,3 +58,23 @@ def test_a_dropped_connection_fails_one_call_then_reconnects(deps):
         script(keys=[], args=[])
     assert script(keys=[], args=[]) == 7
     assert _client_id(script) != mine
+
+
+def test_a_forked_child_does_not_share_its_parents_connection(deps):
+    # gunicorn forks its workers: a connection made before would carry two
+    # processes' commands and replies interleaved
+    script = ThreadScript(deps.redis, "return ARGV[1]")
+    assert script(keys=[], args=["parent"]) == b"parent"
+    parent = _client_id(script)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            ok = script(keys=[], args=["child"]) == b"child"
+            os.write(write, b"%d %d" % (ok, _client_id(script)))
+        finally:
+            os._exit(0)
+    os.waitpid(child, 0)
+    ok, child_id = (int(v) for v in os.read(read, 64).split())
+    assert ok and child_id != parent
+    assert _client_id(script) == parent  # the parent keeps its own
