@@ -68,6 +68,10 @@ def reads_phase(w: world.World, figures: list[Figure]) -> None:
     log(f"home latency at {rate:.0f} req/s (half the measured maximum)")
     m = _checked(reads.latency(w, files, rate), "home latency")
     lat = m.raw["latency_us"]
+    log(f"no-op latency at the same {rate:.0f} req/s (context, not a target)")
+    noop = _checked(reads.latency(w, files, rate, "noop"), "no-op latency")
+    details = m.summary()
+    details["noop_at_same_rate"] = noop.summary()
     figures.append(
         Figure(
             key="home_latency",
@@ -78,7 +82,7 @@ def reads_phase(w: world.World, figures: list[Figure]) -> None:
             baseline_label="ms p50",
             target="ratio<=",
             target_value=4,
-            details=m.summary(),
+            details=details,
         )
     )
 

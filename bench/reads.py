@@ -91,14 +91,19 @@ def per_core(runs: list[load.Measurement]) -> float:
     return statistics.fmean(m.rate / m.cores_used for m in runs)
 
 
-def latency(world: World, files: dict, rate: float) -> load.Measurement:
-    boots = world.services["api"].boots()
+def latency(
+    world: World, files: dict, rate: float, target: str = "home"
+) -> load.Measurement:
+    """Open-loop latency at ``rate``; ``target`` "noop" measures the no-op
+    route at the same rate: the tail the machine and gunicorn add anyway."""
+    service = "noop" if target == "noop" else "api"
+    boots = world.services[service].boots()
     m = load.open_loop(
-        world.ports["api"],
-        files["home"],
+        world.ports[service],
+        files[target],
         world.profile.latency_s,
         rate,
-        world.cpu_meters(),
+        world.cpu_meters(service),
     )
-    m.counters["worker_restarts"] = world.services["api"].boots() - boots
+    m.counters["worker_restarts"] = world.services[service].boots() - boots
     return m

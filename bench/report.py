@@ -85,6 +85,12 @@ def notes(figures: list[Figure]) -> str:
                 f"{f.label}: {d['per_core']} req per CPU-second vs no-op "
                 f"{d['baseline_per_core']} -> ratio {d['per_core_ratio']}"
             )
+        if "noop_at_same_rate" in d:
+            lat = d["noop_at_same_rate"]["latency_ms"]
+            lines.append(
+                f"no-op route at the same rate: p50 {lat['p50']} ms, p99 {lat['p99']}"
+                f" ms -> p99/p50 {lat['p99'] / lat['p50']:.2f} (context)"
+            )
     generator = _max_generator([f.details for f in figures])
     if generator is not None:
         lines.append(f"load generator's own CPU: at most {generator} cores in any run")
