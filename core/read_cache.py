@@ -384,6 +384,12 @@ class ReadCache:
 
     def fill(self, tweets) -> None:
         """Cache what a Postgres-hydrated page showed (see ``core.hydrate``)."""
+        args = self.fill_args(tweets)
+        if args:
+            self._quietly(lambda: self._fill(keys=[], args=args), "fill")
+
+    def fill_args(self, tweets) -> list:
+        """ARGV of the fill script (``fill_script``) for ``tweets``."""
         args: list = []
         for tweet in tweets:
             for t in (tweet, tweet["retweet_of"]):
@@ -401,8 +407,11 @@ class ReadCache:
                     _counts(t["like_count"], t["retweet_count"]),
                     COUNT_TTL_S,
                 ]
-        if args:
-            self._quietly(lambda: self._fill(keys=[], args=args), "fill")
+        return args
+
+    @property
+    def fill_script(self) -> ThreadScript:
+        return self._fill
 
     def user_id(self, username: str) -> int | None:
         try:

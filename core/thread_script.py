@@ -33,14 +33,27 @@ class ThreadConnection:
         self._local = threading.local()
 
     def call(self, *command):
+        (reply,) = self.call_many([command])
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    def call_many(self, commands: list[tuple]) -> list:
+        """Pipelined: every reply is read, an error reply as its exception."""
         conn = self._connection()
         try:
-            conn.send_command(*command)
-            return conn.read_response()
+            conn.send_packed_command(conn.pack_commands(commands))
+            replies = []
+            for _ in commands:
+                try:
+                    replies.append(conn.read_response())
+                except redis.ResponseError as ex:
+                    replies.append(ex)
+            return replies
         except (redis.ConnectionError, redis.TimeoutError):
-            self._local.conn = None  # a new connection next time
+            self._local.conn = None
             raise
-        except OSError as ex:  # as redis-py would report it: callers catch those
+        except OSError as ex:
             self._local.conn = None
             raise redis.ConnectionError(str(ex)) from ex
 
@@ -60,11 +73,39 @@ class ThreadScript:
         self._script = client.register_script(source)
         self._conn = ThreadConnection(client)
 
+    def command(self, keys: list, args: list) -> tuple:
+        return ("EVALSHA", self._script.sha, len(keys), *keys, *args)
+
+    def load(self) -> None:
+        """After Redis restarted or flushed its scripts."""
+        self._client.script_load(self._script.script)
+
     def __call__(self, keys: list, args: list):
-        command = ("EVALSHA", self._script.sha, len(keys), *keys, *args)
+        command = self.command(keys, args)
         try:
             return self._conn.call(*command)
         except redis.exceptions.NoScriptError:
-            # Redis restarted or flushed its scripts: load once, try again
-            self._client.script_load(self._script.script)
+            self.load()
             return self._conn.call(*command)
+
+    def together(self, *calls: tuple[ThreadScript, list, list]) -> list:
+        """``(script, keys, args)`` calls, this script's and others', in one
+        round trip on this thread's connection; their replies in order. A
+        script Redis did not know is loaded and run again after the others."""
+        commands = [script.command(keys, args) for script, keys, args in calls]
+        replies = self._conn.call_many(commands)
+        unknown = [
+            i
+            for i, reply in enumerate(replies)
+            if isinstance(reply, redis.exceptions.NoScriptError)
+        ]
+        for i in unknown:
+            calls[i][0].load()
+        if unknown:
+            again = self._conn.call_many([commands[i] for i in unknown])
+            for i, reply in zip(unknown, again, strict=True):
+                replies[i] = reply
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies

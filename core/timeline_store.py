@@ -127,7 +127,7 @@ end
 # when they are all newer than the newest: in the free slots, or a rewrite
 # trimmed once (as a merge would); otherwise one by one, oldest first, as
 # single pushes would. More (a follow's backfill) are merged, trimmed once.
-_PUSH = (
+PUSH_SOURCE = _PUSH = (
     _LUA_LIB
     + r"""
 local cap, limit, slack = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -416,10 +416,14 @@ class TimelineStore:
         raws, _ = pipe.execute()
         return [decode(raw) for raw in raws]
 
+    def push_args(self, entries) -> list:
+        """ARGV of the push script (``PUSH_SOURCE``) for ``entries``."""
+        blob = pack(sorted(set(entries), reverse=True))
+        return [blob, self.cap, self.cap + self.TRIM_SLACK, self.TRIM_SLACK]
+
     def push(self, keys: list[str], entries) -> int:
         """Merge entries into every existing key; missing keys are left alone."""
-        blob = pack(sorted(set(entries), reverse=True))
-        args = [blob, self.cap, self.cap + self.TRIM_SLACK, self.TRIM_SLACK]
+        args = self.push_args(entries)
         if len(keys) > self.PUSH_BATCH:
             streamed = self._stream(self._push, keys, args)
             if streamed is not None:

@@ -21,9 +21,11 @@ import redis
 from core import db, hydrate, metrics
 from core.errors import BadRequest
 from core.read_cache import CachedPage, ReadCache
+from core.thread_script import ThreadScript
 from core.timeline_store import (
     PLACEHOLDER,
     PLACEHOLDER_FLOOR,
+    PUSH_SOURCE,
     Timeline,
     TimelineStore,
     decode,
@@ -57,6 +59,8 @@ class Timelines:
         self.store = store
         self.threshold = fanout_threshold
         self.cache = cache  # None: every read checks Postgres (workers, tools)
+        # the request path's own writes, on the thread's connection
+        self._push_own = ThreadScript(store.redis, PUSH_SOURCE)
 
     # ---------------------------------------------------------------- reads
     def home_page(
@@ -241,12 +245,17 @@ class Timelines:
         self.store.rebuild(key, rows)
 
     # ----------------------------------------------------------- write side
-    def add_own(self, author_id: int, tweet_id: int) -> None:
-        """Read-your-writes: the author's own keys get the tweet in the request."""
-        self.store.push(
-            [self.store.home_key(author_id), self.store.user_key(author_id)],
-            [(tweet_id, author_id)],
-        )
+    def add_own(self, author_id: int, tweet_id: int, rendered=None) -> None:
+        """Read-your-writes: the author's own keys get the tweet in the request.
+        With ``rendered`` (the tweet as shown), the read cache gets its parts
+        in the same round trip: a new tweet is read most in its first minutes."""
+        keys = [self.store.home_key(author_id), self.store.user_key(author_id)]
+        push = (self._push_own, keys, self.store.push_args([(tweet_id, author_id)]))
+        if rendered is None or self.cache is None:
+            self._push_own.together(push)
+            return
+        fill = (self.cache.fill_script, [], self.cache.fill_args([rendered]))
+        self._push_own.together(push, fill)
 
     def remove_own(self, author_id: int, tweet_ids: list[int]) -> None:
         self.store.remove_ids(

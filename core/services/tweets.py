@@ -37,9 +37,9 @@ def get(tweet_id: int | None, viewer_id: int | None) -> dict:
     return tweets[tweet_id]
 
 
-def _after_commit_add(deps: Deps, author_id: int, tweet_id: int) -> None:
+def _after_commit_add(deps: Deps, author_id: int, tweet_id: int, rendered=None) -> None:
     try:
-        deps.timelines.add_own(author_id, tweet_id)
+        deps.timelines.add_own(author_id, tweet_id, rendered)
     except redis.RedisError as ex:
         # The fan-out job writes the author's keys too; reads fall back meanwhile.
         log.warning("own timeline write deferred: %s", ex)
@@ -100,11 +100,10 @@ def create(
         # the first tweet may have been deleted since: then only its id remains
         first = hydrate.load([replayed], author_id).get(replayed)
         return 201, first or {"id": str(replayed)}
-    _after_commit_add(deps, author_id, tweet_id)
     tweet = hydrate.render_row(row)
-    # a new tweet is read most in its first minutes: its followers' first
-    # pages need not take the long path for it
-    deps.timelines.cache.fill([tweet])
+    # the read cache gets it too: its followers' first pages need not take the
+    # long path for it
+    _after_commit_add(deps, author_id, tweet_id, tweet)
     return 201, tweet
 
 

@@ -78,3 +78,26 @@ def test_a_forked_child_does_not_share_its_parents_connection(deps):
     ok, child_id = (int(v) for v in os.read(read, 64).split())
     assert ok and child_id != parent
     assert _client_id(script) == parent  # the parent keeps its own
+
+
+def test_scripts_run_together_once_each_even_when_one_is_unknown(deps, clean):
+    # Given a script Redis knows that counts its runs, and one it never saw
+    key = f"{deps.settings.redis_prefix}together:{uuid.uuid4().hex}"
+    counter = ThreadScript(deps.redis, "return redis.call('INCR', KEYS[1])")
+    counter(keys=[key], args=[])
+    fresh = ThreadScript(deps.redis, f"return '{uuid.uuid4().hex}' .. ARGV[1]")
+    # When both go in one round trip
+    counted, echoed = counter.together((counter, [key], []), (fresh, [], ["!"]))
+    # Then each ran exactly once (the known one is not repeated when the
+    # unknown one is loaded and run again), replies in order
+    assert counted == 2 and echoed.endswith(b"!")
+    assert int(deps.redis.get(key)) == 2
+
+
+def test_an_error_reply_is_raised_and_leaves_the_connection_in_step(deps):
+    ok = ThreadScript(deps.redis, "return ARGV[1]")
+    failing = ThreadScript(deps.redis, "return redis.error_reply('nope')")
+    with pytest.raises(redis.ResponseError, match="nope"):
+        ok.together((failing, [], []), (ok, [], ["after"]))
+    # every reply of the batch was read: the next call gets its own answer
+    assert ok(keys=[], args=["next"]) == b"next"
