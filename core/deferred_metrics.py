@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 FLUSH_S = 1.0
 # Bounded: a flusher that cannot keep up loses the oldest samples, not memory.
 BACKLOG = 1_000_000
+CHUNK = 256  # events folded between two chances for other threads to run
 _OBSERVE, _ADD = 0, 1
 
 
@@ -57,18 +58,28 @@ class DeferredMetrics:
     def flush(self) -> None:
         """Apply everything recorded so far (one flush at a time)."""
         with self._flushing:
-            added, observed = self._fold()
+            added: dict = {}
+            observed: dict = {}
+            pending = len(self._events)
+            while pending > 0:
+                n = min(pending, CHUNK)
+                self._fold(n, added, observed)
+                pending -= n
+                if pending:
+                    # A second's backlog is a few ms of Python: in one go it
+                    # would hold the GIL that long, and every request of the
+                    # process would wait (tail latency). Let them in between.
+                    time.sleep(0)
             for (metric, labels), amount in added.items():
                 if amount:  # e.g. an in-flight gauge's +1 and -1
                     _series(metric, labels).inc(amount)
             for (metric, labels), (total, buckets, _) in observed.items():
                 _observe_many(_series(metric, labels), total, buckets)
 
-    def _fold(self) -> tuple[dict, dict]:
-        added: dict = {}
-        observed: dict = {}
+    def _fold(self, n: int, added: dict, observed: dict) -> None:
+        """Take ``n`` events into the per-series sums ``added``/``observed``."""
         pop = self._events.popleft
-        for _ in range(len(self._events)):
+        for _ in range(n):
             kind, metric, labels, value = pop()
             key = (metric, labels)
             if kind == _ADD:
@@ -80,7 +91,6 @@ class DeferredMetrics:
                 entry = observed[key] = [0.0, [0] * len(bounds), bounds]
             entry[0] += value
             entry[1][bisect.bisect_left(entry[2], value)] += 1
-        return added, observed
 
     def _start(self) -> None:
         with self._flushing:
