@@ -116,7 +116,8 @@ def writes_phase(w: world.World, figures: list[Figure]) -> None:
     # commit latency swings with the neighbours' disk use: bracket the creates
     log("baseline: single-row INSERTs from one connection")
     before = baselines.insert_rate(s.database_dsn, w.profile.insert_s / 2)
-    log("tweet creates")
+    log("tweet creates (after warming the creators' tokens)")
+    writes.warm_tokens(w)
     m = _checked(writes.creates(w), "tweet creates")
     drained = writes.drain(w)
     log(f"workers drained the creates in {drained['seconds']}s")
