@@ -13,15 +13,13 @@ reports of other processes is at most ``FLUSH_S`` old.
 
 from __future__ import annotations
 
-import atexit
 import bisect
 import collections
-import logging
 import os
 import threading
 import time
 
-log = logging.getLogger(__name__)
+from core.periodic import Periodic
 
 FLUSH_S = 1.0
 # Bounded: a flusher that cannot keep up loses the oldest samples, not memory.
@@ -32,27 +30,23 @@ _OBSERVE, _ADD = 0, 1
 
 class DeferredMetrics:
     def __init__(self, interval_s: float = FLUSH_S):
-        self._interval = interval_s
         self._events: collections.deque = collections.deque(maxlen=BACKLOG)
         self._flushing = threading.Lock()
-        self._thread: threading.Thread | None = None
-        # A forked child (a gunicorn worker) starts empty and starts its own
-        # thread: the parent flushes what it recorded.
+        self._flusher = Periodic(self.flush, interval_s, "metrics-flush")
+        # A forked child (a gunicorn worker) starts empty: the parent flushes
+        # what it recorded.
         os.register_at_fork(after_in_child=self._forget)
-        atexit.register(self.flush)
 
     # ---------------------------------------------------------- hot path
     def inc(self, metric, labels: tuple = (), amount: float = 1.0) -> None:
         """Add ``amount`` to a counter or gauge (of ``labels``, if labelled)."""
         self._events.append((_ADD, metric, labels, amount))
-        if self._thread is None:
-            self._start()
+        self._flusher.ensure_started()
 
     def observe(self, metric, labels: tuple, value: float) -> None:
         """One histogram observation."""
         self._events.append((_OBSERVE, metric, labels, value))
-        if self._thread is None:
-            self._start()
+        self._flusher.ensure_started()
 
     # ------------------------------------------------------------ flushing
     def flush(self) -> None:
@@ -92,25 +86,8 @@ class DeferredMetrics:
             entry[0] += value
             entry[1][bisect.bisect_left(entry[2], value)] += 1
 
-    def _start(self) -> None:
-        with self._flushing:
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="metrics-flush", daemon=True
-                )
-                self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            time.sleep(self._interval)
-            try:
-                self.flush()
-            except Exception:  # never let the flusher die: log, go on
-                log.exception("metrics flush failed")
-
     def _forget(self) -> None:
         self._events.clear()
-        self._thread = None
         self._flushing = threading.Lock()
 
 
