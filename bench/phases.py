@@ -152,6 +152,17 @@ def writes_phase(w: world.World, figures: list[Figure]) -> None:
             },
         )
     )
+    figures.append(
+        Figure(
+            key="tweet_creates_api_alone",
+            label="tweet creates, worker paused (the API alone)",
+            unit="/s",
+            value=alone.rate,
+            baseline=inserts["rate"],
+            baseline_label="INSERTs/s, one connection",
+            details={"see": "tweet_creates.details.worker_paused"},
+        )
+    )
     if drained["dead_letters"]:
         raise RuntimeError(f"{drained['dead_letters']} jobs were dead-lettered")
 
@@ -225,7 +236,7 @@ def redis_phase(w: world.World, figures: list[Figure]) -> None:
 PHASES = {
     "redis": (redis_phase, ["redis_bytes"]),
     "reads": (reads_phase, ["home_reads", "user_reads", "home_latency"]),
-    "writes": (writes_phase, ["logins", "tweet_creates"]),
+    "writes": (writes_phase, ["logins", "tweet_creates", "tweet_creates_api_alone"]),
     "fanout": (
         fanout_phase,
         ["fanout_lag_s", "fanout_lag_m", "fanout_lag_l", "fanout_rate"],
