@@ -135,13 +135,11 @@ def writes_phase(w: world.World, figures: list[Figure]) -> None:
         "after": after,
     }
     figures.append(
-        Figure(
-            key="tweet_creates",
-            label="tweet creates (commit + outbox)",
-            unit="/s",
-            value=m.rate,
-            baseline=inserts["rate"],
-            baseline_label="INSERTs/s, one connection",
+        _creates_figure(
+            "tweet_creates",
+            "tweet creates (commit + outbox)",
+            m,
+            inserts,
             target="ratio>=",
             target_value=0.3,
             details={
@@ -153,18 +151,30 @@ def writes_phase(w: world.World, figures: list[Figure]) -> None:
         )
     )
     figures.append(
-        Figure(
-            key="tweet_creates_api_alone",
-            label="tweet creates, worker paused (the API alone)",
-            unit="/s",
-            value=alone.rate,
-            baseline=inserts["rate"],
-            baseline_label="INSERTs/s, one connection",
+        _creates_figure(
+            "tweet_creates_api_alone",
+            "tweet creates, worker paused (the API alone)",
+            alone,
+            inserts,
             details={"see": "tweet_creates.details.worker_paused"},
         )
     )
     if drained["dead_letters"]:
         raise RuntimeError(f"{drained['dead_letters']} jobs were dead-lettered")
+
+
+def _creates_figure(
+    key: str, label: str, m: load.Measurement, inserts: dict, **more
+) -> Figure:
+    return Figure(
+        key=key,
+        label=label,
+        unit="/s",
+        value=m.rate,
+        baseline=inserts["rate"],
+        baseline_label="INSERTs/s, one connection",
+        **more,
+    )
 
 
 def fanout_phase(w: world.World, figures: list[Figure]) -> None:
