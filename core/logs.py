@@ -170,11 +170,17 @@ class _PendingLines:
         self._pending: deque = deque(maxlen=LINE_BACKLOG)
         self._writing = threading.Lock()
         self._writer = Periodic(self.flush, LINE_FLUSH_S, "log-lines")
-        os.register_at_fork(after_in_child=self._pending.clear)
+        os.register_at_fork(after_in_child=self._forget)
 
     def add(self, handler: logging.StreamHandler, text: str) -> None:
         self._pending.append((handler, text))
         self._writer.ensure_started()
+
+    def _forget(self) -> None:
+        """In a forked child: the parent writes its own pending lines, and a
+        lock its writer held at the fork would never be released here."""
+        self._pending.clear()
+        self._writing = threading.Lock()
 
     def flush(self) -> None:
         with self._writing:
