@@ -176,6 +176,10 @@ class Drainer:
         import dramatiq
 
         self.worker.stop()
+        # Messages the stopped worker had prefetched are back in their queues,
+        # and a relay may have published a previous test's rows just before
+        # the stop: the test's own processes start from empty queues.
+        self.broker.flush_all()
         try:
             yield
         finally:
