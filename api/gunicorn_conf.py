@@ -5,6 +5,7 @@ from pathlib import Path
 
 from gunicorn.glogging import Logger
 
+from api.gunicorn_worker import BOARD
 from core import logs
 from core.settings import Settings
 
@@ -51,8 +52,17 @@ def on_starting(server):
             stale.unlink(missing_ok=True)
 
 
+def pre_fork(server, worker):
+    """A slot on the shared connection board for the worker about to start."""
+    in_use = {w.board_slot for w in server.WORKERS.values()}
+    worker.board_slot = BOARD.take(in_use - {None})
+
+
 def child_exit(server, worker):
-    """Drop a dead worker's live gauges from the multiprocess metrics."""
+    """Free a dead worker's board slot; drop its live gauges from the
+    multiprocess metrics."""
+    if getattr(worker, "board_slot", None) is not None:
+        BOARD.free(worker.board_slot)
     if _settings.metrics_dir:
         from prometheus_client import multiprocess
 
