@@ -14,7 +14,7 @@ import contextlib
 import redis
 
 from core import db
-from core.thread_script import ThreadConnection
+from core.thread_script import thread_connection
 
 JTI, FAMILY, USER = "jti", "family", "user"
 
@@ -22,7 +22,7 @@ JTI, FAMILY, USER = "jti", "family", "user"
 class Denylist:
     def __init__(self, redis_client: redis.Redis, prefix: str):
         self._redis = redis_client
-        self._fast = ThreadConnection(redis_client)  # every request checks
+        self._fast = thread_connection(redis_client)  # every request checks
         self._prefix = f"{prefix}deny:"
         self._sentinel = f"{prefix}deny:loaded"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 
 import redis
 
@@ -65,13 +66,28 @@ class ThreadConnection:
         return conn
 
 
+_shared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_sharing = threading.Lock()
+
+
+def thread_connection(client: redis.Redis) -> ThreadConnection:
+    """The one ``ThreadConnection`` of ``client``: every script and check on
+    it uses the same connection per thread (not one each), and ``together``
+    may pipeline any of them."""
+    with _sharing:
+        conn = _shared.get(client)
+        if conn is None:
+            conn = _shared[client] = ThreadConnection(client)
+        return conn
+
+
 class ThreadScript:
-    """A Lua script called through a ``ThreadConnection``."""
+    """A Lua script called through its client's ``thread_connection``."""
 
     def __init__(self, client: redis.Redis, source: str):
         self._client = client
         self._script = client.register_script(source)
-        self._conn = ThreadConnection(client)
+        self._conn = thread_connection(client)
 
     def command(self, keys: list, args: list) -> tuple:
         return ("EVALSHA", self._script.sha, len(keys), *keys, *args)

@@ -101,3 +101,11 @@ def test_an_error_reply_is_raised_and_leaves_the_connection_in_step(deps):
         ok.together((failing, [], []), (ok, [], ["after"]))
     # every reply of the batch was read: the next call gets its own answer
     assert ok(keys=[], args=["next"]) == b"next"
+
+
+def test_scripts_of_one_client_share_the_threads_connection(deps):
+    # one connection per thread and client, not one per script
+    first = ThreadScript(deps.redis, "return 1")
+    second = ThreadScript(deps.redis, "return 2")
+    assert (first(keys=[], args=[]), second(keys=[], args=[])) == (1, 2)
+    assert _client_id(first) == _client_id(second)
