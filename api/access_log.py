@@ -20,6 +20,7 @@ log = logging.getLogger("api.access")
 # still scrubbed.
 _SAFE = frozenset({"msg", "method", "route", "status", "duration_ms", "user_id"})
 _SAFE_WITH_ID = _SAFE | {"request_id"}
+_SAFE_BUT_METHOD = _SAFE - {"msg", "method"}
 
 
 class AccessLog:
@@ -55,6 +56,6 @@ class AccessLog:
 
 def _safe_fields(req) -> frozenset:
     if req.method not in COMBINED_METHODS:
-        return frozenset({"status", "duration_ms", "user_id", "route"})
+        return _SAFE_BUT_METHOD
     ours = getattr(req.context, "request_id_ours", False)
     return _SAFE_WITH_ID if ours else _SAFE

@@ -127,7 +127,7 @@ end
 # when they are all newer than the newest: in the free slots, or a rewrite
 # trimmed once (as a merge would); otherwise one by one, oldest first, as
 # single pushes would. More (a follow's backfill) are merged, trimmed once.
-PUSH_SOURCE = _PUSH = (
+PUSH_SOURCE = (
     _LUA_LIB
     + r"""
 local cap, limit, slack = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -396,7 +396,7 @@ class TimelineStore:
         self.cap = cap
         self.TRIM_SLACK = slack_for(cap)
         self.home_ttl_s = home_ttl_s
-        self._push = redis_client.register_script(_PUSH)
+        self._push = redis_client.register_script(PUSH_SOURCE)
         self._rebuild = redis_client.register_script(_REBUILD)
         self._remove = redis_client.register_script(_REMOVE)
 
