@@ -8,6 +8,7 @@ import uuid
 from core.container import Deps
 from core.db import database
 from core.errors import Unauthorized
+from core.first_round import FirstRound
 from core.services import auth
 
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -53,17 +54,18 @@ def presented_token(req) -> str | None:
     return cookies[0] if cookies else None
 
 
-# Reads whose page script checks the denylist itself (one Redis round trip
-# instead of two); they call ``finish_authentication`` on every other path.
-_DEFERRED_REVOCATION = frozenset({"/timeline/home", "/timeline/user"})
+# Reads that add their own commands to the request's first Redis round trip
+# (the timeline window, the reader's bits) before it is sent; every other
+# route has the token checked here, on its own.
+_SHARED_FIRST_ROUND = frozenset({"/timeline/home", "/timeline/user"})
 
 
 class Authentication:
     """Validate any token presented on the API routes; set ``req.context.claims``.
 
-    On the deferred routes the token is verified here but its revocation is
-    checked later, by the page script or ``finish_authentication``:
-    ``req.context.revocation_keys`` is set until then.
+    The one place a token is accepted or refused: its signature here, its
+    revocation by the check this queues in the request's first round trip to
+    Redis (``req.context.first_round``), decided before any reply is used.
     """
 
     def __init__(self, deps: Deps):
@@ -71,29 +73,22 @@ class Authentication:
 
     def process_request(self, req, resp):
         req.context.claims = None
-        req.context.revocation_keys = None
+        req.context.first_round = FirstRound(self._deps.redis)
         if not req.path.startswith(_TOKEN_PREFIXES):
             return
         token = presented_token(req)
         if token is None:
             return
-        if req.method == "GET" and req.path in _DEFERRED_REVOCATION:
-            claims = auth.verify_access(self._deps, token)
-            req.context.claims = claims
-            req.context.revocation_keys = self._deps.denylist.keys(
-                claims.jti, claims.family_id, claims.user_id
-            )
-        else:
-            req.context.claims = auth.authenticate(self._deps, token)
+        claims = auth.verify_access(self._deps, token)
+        req.context.claims = claims
+        auth.check_in(self._deps, req.context.first_round, claims)
+        if not (req.method == "GET" and req.path in _SHARED_FIRST_ROUND):
+            req.context.first_round.run()
 
 
-def finish_authentication(deps: Deps, req) -> None:
-    """The deferred revocation check, for paths that do not run the page script."""
-    if req.context.revocation_keys is None:
-        return
-    req.context.revocation_keys = None
-    claims = req.context.claims
-    auth.check_not_revoked(deps, claims)
+def finish_authentication(req) -> None:
+    """Send the first round trip now if the route did not (so 401 comes first)."""
+    req.context.first_round.run()
 
 
 def require_claims(req, resp, resource, params):

@@ -17,10 +17,11 @@ import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from limits import RateLimitItem, parse_many
-from limits.storage import RedisStorage
+from limits.storage import RedisClusterStorage, RedisStorage
 from limits.strategies import STRATEGIES
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -28,6 +29,7 @@ from redis.retry import Retry
 from api.clientip import ClientAddress
 from core import metrics
 from core.errors import RateLimited, Unauthorized
+from core.redis_client import Lazy
 from core.settings import ConfigError, Settings
 
 log = logging.getLogger(__name__)
@@ -105,6 +107,22 @@ def _bucket(name: str, setting: str, value: str) -> Bucket:
     return Bucket(name, items)
 
 
+def _storage(s: Settings):
+    """The limiter's own Redis client: fails fast, never retries."""
+    options = dict(
+        key_prefix=f"{s.redis_prefix}ratelimit",
+        socket_timeout=REDIS_TIMEOUT_S,
+        socket_connect_timeout=REDIS_TIMEOUT_S,
+    )
+    if s.redis_mode == "cluster":
+        # each counter is one key: any node may hold it
+        parts = urlsplit(s.redis_dsn)
+        tls = parts.scheme == "rediss"
+        uri = urlunsplit(parts._replace(scheme="redis+cluster", path=""))
+        return RedisClusterStorage(uri, ssl=tls, **options)
+    return RedisStorage(s.redis_dsn, retry=Retry(NoBackoff(), 0), **options)
+
+
 class RateLimits:
     """Falcon middleware: charge each request to its bucket, 429 once spent."""
 
@@ -131,14 +149,7 @@ class RateLimits:
             raise ConfigError(
                 f"RATE_LIMIT_STRATEGY must be one of {', '.join(STRATEGIES)}"
             )
-        storage = RedisStorage(
-            s.redis_dsn,
-            key_prefix=f"{s.redis_prefix}ratelimit",
-            socket_timeout=REDIS_TIMEOUT_S,
-            socket_connect_timeout=REDIS_TIMEOUT_S,
-            retry=Retry(NoBackoff(), 0),
-        )
-        self._limiter = strategy(storage)
+        self._limiter = Lazy(lambda: strategy(_storage(s)))
         # A fixed window's reset comes from Redis TTL, whole seconds rounded to
         # nearest: one more second never sends a client back too early.
         self._slack = 1 if s.rate_limit_strategy == "fixed-window" else 0

@@ -17,6 +17,7 @@ from bench import infra, meters
 from bench.client import Api
 from bench.world import WORKER_PROCESSES, World
 from core import ids
+from core.keys import Keys
 from core.timeline_store import TimelineStore, encode, pack, pack_ids
 
 _MISSING = r"""
@@ -207,7 +208,7 @@ def push_rate(
     """
     client = infra.redis_client(infra.Names(f"micro{os.getpid()}"))
     prefix = f"twbench:micro{os.getpid()}:"
-    store = TimelineStore(client, prefix, cap=cap, home_ttl_s=3600)
+    store = TimelineStore(client, Keys(prefix), cap=cap, home_ttl_s=3600)
     base = ids.id_at(time.time() - 86_400)
     old = [(base + 4096 * (cap - k), 1 + k % 50) for k in range(cap)]
     value = encode(old[-1][0], pack(old), store.TRIM_SLACK)

@@ -22,6 +22,7 @@ import redis
 from bench.dataset import Dataset, ids_at
 from core import ids, timeline_store
 from core.db import init_database
+from core.keys import Keys
 from core.settings import Settings
 from core.timeline_store import TimelineStore
 from core.timelines import HOME, USER, Timelines
@@ -205,7 +206,7 @@ def materialize(
     """
     cap, ttl = settings.timeline_cap, settings.home_ttl_s
     homes, users = timeline_blobs(data, cap)
-    store = TimelineStore(client, settings.redis_prefix, cap, ttl)
+    store = TimelineStore(client, Keys(settings.redis_prefix), cap, ttl)
     pipe = client.pipeline(transaction=False)
     for u, user_id in enumerate(data.user_ids):
         pipe.set(store.home_key(user_id), homes[u], ex=ttl)
@@ -224,7 +225,7 @@ def materialize(
                 (store.user_key(user_id), USER),
             ):
                 scratch = f"{settings.redis_prefix}check:{key}"
-                rebuilder.rebuild(scratch, user_id, kind)
+                store.rebuild(scratch, rebuilder.snapshot(kind, user_id))
                 if client.get(scratch) != client.get(key):
                     raise AssertionError(f"{key} differs from Timelines.rebuild")
                 client.delete(scratch)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bench import dataset, infra, loader, meters, server
 from bench.config import Profile
+from core.keys import Keys
 from core.passwords import Passwords
 from core.settings import Settings
 from core.timeline_store import TimelineStore
@@ -113,7 +114,7 @@ def build(
     wanted = set(readers) | set(creators) | set(data.probes)
     tokens = _timed(timings, "tokens", _mint, codec, data, sorted(wanted))
     store = TimelineStore(
-        client, settings.redis_prefix, settings.timeline_cap, settings.home_ttl_s
+        client, Keys(settings.redis_prefix), settings.timeline_cap, settings.home_ttl_s
     )
     return World(
         profile=profile,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import redis
-
+from core.cached_pages import CachedPages
 from core.cursors import CursorCodec
 from core.db import init_database
 from core.ids import IdGenerator, NodeLease
+from core.keys import Keys
 from core.passwords import Passwords
 from core.read_cache import ReadCache
-from core.redis_client import make_redis
+from core.redis_client import Client, make_redis
 from core.revocation import Denylist
 from core.settings import Settings
 from core.timeline_store import TimelineStore
@@ -22,13 +22,14 @@ from core.tokens import TokenCodec
 @dataclass
 class Deps:
     settings: Settings
-    redis: redis.Redis
+    redis: Client
     ids: IdGenerator
     passwords: Passwords
     tokens: TokenCodec | None
     denylist: Denylist
     cursors: CursorCodec
     timelines: Timelines
+    pages: CachedPages
 
 
 def build(settings: Settings, signing: bool = True, tokens: bool = True) -> Deps:
@@ -41,8 +42,11 @@ def build(settings: Settings, signing: bool = True, tokens: bool = True) -> Deps
         if settings.node_id >= 0
         else NodeLease(client, settings.redis_prefix)
     )
-    store = TimelineStore(
-        client, settings.redis_prefix, settings.timeline_cap, settings.home_ttl_s
+    keys = Keys(settings.redis_prefix)
+    store = TimelineStore(client, keys, settings.timeline_cap, settings.home_ttl_s)
+    cache = ReadCache(client, keys, settings.fanout_threshold)
+    timelines = Timelines(
+        store, settings.fanout_threshold, cache, settings.inactive_days
     )
     return Deps(
         settings=settings,
@@ -50,11 +54,8 @@ def build(settings: Settings, signing: bool = True, tokens: bool = True) -> Deps
         ids=IdGenerator(node),
         passwords=Passwords(settings),
         tokens=TokenCodec.from_settings(settings, signing=signing) if tokens else None,
-        denylist=Denylist(client, settings.redis_prefix),
+        denylist=Denylist(client, keys),
         cursors=CursorCodec(settings.cursor_secret),
-        timelines=Timelines(
-            store,
-            settings.fanout_threshold,
-            ReadCache(client, settings.redis_prefix, settings.fanout_threshold),
-        ),
+        timelines=timelines,
+        pages=CachedPages(timelines, cache, keys),
     )

@@ -13,11 +13,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import contextmanager
 
-import redis
-
 from core import db, ids, metrics
 from core.container import Deps
-from core.timeline_store import pack
+from core.timelines import ACTIVE, is_pulled
 
 ChunkSender = Callable[[int, int, int, int], None]
 
@@ -60,14 +58,17 @@ def fanout_tweets(deps: Deps, entries: list, send_chunk: ChunkSender) -> int:
     for tweet_id, author_id, follower_count in rows:
         tweets.setdefault(author_id, []).append(tweet_id)
         counts[author_id] = follower_count
-    small = [a for a, n in counts.items() if n <= chunk and n < tl.threshold]
-    chunked = [a for a, n in counts.items() if chunk < n < tl.threshold]
+    pushed = {a: n for a, n in counts.items() if not is_pulled(n, tl.threshold)}
+    small = [a for a, n in pushed.items() if n <= chunk]
+    chunked = [a for a, n in pushed.items() if n > chunk]
     followers: dict[int, list[tuple[int, int]]] = {}
     if small:
         for author_id, follower_id, follow_id in db.fetchall(
-            "SELECT followee_id, follower_id, id FROM follows"
-            " WHERE followee_id = ANY(%s) ORDER BY followee_id, id",
-            (small,),
+            "SELECT f.followee_id, f.follower_id, f.id FROM follows f"
+            " JOIN users u ON u.id = f.follower_id"
+            f" WHERE f.followee_id = ANY(%s) AND {ACTIVE}"
+            " ORDER BY f.followee_id, f.id",
+            (small, tl.inactive_days),
         ):
             followers.setdefault(author_id, []).append((follower_id, follow_id))
     for author_id in chunked:
@@ -101,32 +102,12 @@ def fanout_tweets(deps: Deps, entries: list, send_chunk: ChunkSender) -> int:
 
 def _push_all(store, own: list, pushes: list) -> int:
     """Run ``TimelineStore.push`` for every (keys, entries) in one pipelined
-    round trip; returns the entries written by ``pushes`` (followers' homes).
-
-    EVALSHA goes into the pipeline as a plain command (a registered script
-    would cost a SCRIPT EXISTS round trip per batch); should Redis have lost
-    the script, every push is redone through ``TimelineStore.push``, which
-    loads it (pushes are idempotent)."""
-    groups = [(False, g) for g in own] + [(True, g) for g in pushes]
-    pipe = store.redis.pipeline(transaction=False)
-    counted = []
-    sha = store._push.sha
-    for counts, (keys, entries) in groups:
-        # the same arguments as TimelineStore.push
-        blob = pack(sorted(set(entries), reverse=True))
-        args = [blob, store.cap, store.cap + store.TRIM_SLACK, store.TRIM_SLACK]
-        for start in range(0, len(keys), store.PUSH_BATCH):
-            batch = keys[start : start + store.PUSH_BATCH]
-            pipe.execute_command("EVALSHA", sha, len(batch), *batch, *args)
-            counted.append(len(entries) if counts else 0)
-    try:
-        replies = pipe.execute()
-    except redis.exceptions.NoScriptError:
-        return sum(
-            store.push(keys, entries) * (len(entries) if counts else 0)
-            for counts, (keys, entries) in groups
-        )
-    return sum(n * w for n, w in zip(counted, replies, strict=True))
+    round trip per node; returns the entries written by ``pushes``
+    (followers' homes)."""
+    written = store.push_many(own + pushes)[len(own) :]
+    return sum(
+        n * len(entries) for n, (_, entries) in zip(written, pushes, strict=True)
+    )
 
 
 def fanout_chunk(
@@ -281,7 +262,7 @@ def backfill_follow(deps: Deps, follower_id: int, followee_id: int) -> int:
         "SELECT 1 FROM follows WHERE follower_id = %s AND followee_id = %s",
         (follower_id, followee_id),
     )
-    if still is None or tl.is_pulled(followee_id):
+    if still is None or tl.author_is_pulled(followee_id):
         return 0
     return tl.push_to_followers([follower_id], tl.recent_entries(followee_id))
 
@@ -289,7 +270,8 @@ def backfill_follow(deps: Deps, follower_id: int, followee_id: int) -> int:
 def repush_author(deps: Deps, author_id: int) -> int:
     """An author fell below the threshold: push their recent tweets to followers."""
     tl = deps.timelines
-    if tl.is_pulled(author_id):
+    forget_social(deps, author_id)
+    if tl.author_is_pulled(author_id):
         return 0
     entries = tl.recent_entries(author_id)
     if not entries:
@@ -309,4 +291,22 @@ def purge_user(deps: Deps, user_id: int, follower_ids: list[int]) -> None:
     """A deleted account's entries leave its former followers' homes."""
     store = deps.timelines.store
     store.remove_authors([store.home_key(f) for f in follower_ids], [user_id])
-    store.delete([store.home_key(user_id), store.user_key(user_id)])
+    deps.timelines.account_deleted(user_id)
+    if deps.timelines.cache is not None:  # it may have been pulled by them
+        deps.timelines.cache.social_changed(*follower_ids)
+
+
+def forget_social(deps: Deps, author_id: int) -> None:
+    """Whether the author is pulled changed: every follower's cached list of
+    pulled authors goes (each reloads it on their next read)."""
+    cache, after = deps.timelines.cache, 0
+    while cache is not None:
+        chunk = db.fetchall(
+            "SELECT follower_id, id FROM follows WHERE followee_id = %s AND id > %s"
+            " ORDER BY id LIMIT %s",
+            (author_id, after, deps.settings.fanout_chunk_size),
+        )
+        if not chunk:
+            return
+        cache.social_changed(*(f for f, _ in chunk))
+        after = chunk[-1][1]

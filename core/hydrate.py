@@ -7,7 +7,7 @@ follows the author: on the read path, round trips cost more than the rows.
 
 from __future__ import annotations
 
-from core import db
+from core import db, render
 from core.render import rfc3339
 
 _COLUMNS = (
@@ -46,21 +46,15 @@ def render_row(row, liked: bool = False, retweeted: bool = False) -> dict:
 
 
 def _render(row, at: int, flags_at: int, viewer: bool) -> dict:
-    tweet = {
-        "id": str(row[at]),
-        "user_id": row[at + 2],
-        "author_id": str(row[at + 1]),
+    fixed = {
+        "id": row[at],
+        "author_id": row[at + 1],
         "tweet_content": row[at + 3],
         "created_at": rfc3339(row[at + 4]),
-        "like_count": row[at + 5],
-        "retweet_count": row[at + 6],
-        "reply_to": str(row[at + 7]) if row[at + 7] is not None else None,
-        "retweet_of": None,
+        "reply_to": row[at + 7],
     }
-    if viewer:
-        tweet["liked"] = row[flags_at]
-        tweet["retweeted"] = row[flags_at + 1]
-    return tweet
+    flags = (row[flags_at], row[flags_at + 1]) if viewer else None
+    return render.tweet(fixed, row[at + 2], row[at + 5], row[at + 6], flags)
 
 
 def load(

@@ -41,6 +41,13 @@ REMOVE_TWEETS = Job("remove_tweets", TIMELINE_QUEUE)
 BACKFILL_FOLLOW = Job("backfill_follow", TIMELINE_QUEUE)
 REPUSH_AUTHOR = Job("repush_author", TIMELINE_QUEUE)
 PURGE_USER = Job("purge_user", TIMELINE_QUEUE)
+# A home or user timeline key found missing by a reader: rebuilt from Postgres.
+REBUILD_TIMELINE = Job("rebuild_timeline", TIMELINE_QUEUE)
+# An author crossed the fan-out threshold: their followers' cached lists of
+# pulled authors are dropped (each reloads on its next read).
+FORGET_SOCIAL = Job("forget_social", TIMELINE_QUEUE)
+# A revocation's Redis write failed: copy the user's entries when Redis is back.
+SYNC_DENYLIST = Job("sync_denylist", TIMELINE_QUEUE)
 
 # Writers notify the relay only while it sleeps (migration 0003): they hold
 # this advisory lock shared while reading its flag, and a relay going to sleep

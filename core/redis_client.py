@@ -1,22 +1,113 @@
-"""The Redis client factory: explicit timeouts so no call can hang a worker."""
+"""The Redis client factory, and running scripts so that either mode serves.
+
+``REDIS_MODE=single`` gives a ``redis.Redis``; ``cluster`` a ``RedisCluster``
+that discovers the nodes from the one ``REDIS_URL`` names, follows MOVED and
+ASK redirections and reconnects after a failover. Callers use the commands
+both share (single-key commands, pipelines without transactions, EVALSHA on
+one key), so the code is the same in both modes: every key of one user
+carries the hash tag ``{u<id>}`` (``core.keys``) and no call spans two tags.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import threading
+
 import redis
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from core.settings import Settings
 
+Client = redis.Redis | RedisCluster
 
-def make_redis(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(
-        settings.redis_dsn,
+
+def make_redis(settings: Settings) -> Client:
+    options = dict(
         socket_timeout=settings.redis_timeout_s,
         socket_connect_timeout=settings.redis_timeout_s,
         health_check_interval=30,
-        retry_on_timeout=False,
         # One quick retry at most: redis-py's default backoff would stall every
         # request for seconds while Redis is down, instead of falling back.
         retry=Retry(NoBackoff(), 1),
     )
+    if settings.redis_mode == "cluster":
+        # During a failover a slot answers MOVED/CLUSTERDOWN for a few
+        # seconds: re-read the slot map and try again, a few times, quickly.
+        options["retry"] = Retry(ExponentialBackoff(cap=0.5, base=0.05), 3)
+        return Lazy(lambda: RedisCluster.from_url(settings.redis_dsn, **options))
+    return redis.Redis.from_url(settings.redis_dsn, retry_on_timeout=False, **options)
+
+
+class Lazy:
+    """An object made on first use, and again after a failed try.
+
+    A ``RedisCluster`` asks its nodes for the slot map as it is made, so
+    making it at start-up would keep a process from starting while the
+    cluster is away; until it answers, every call fails as Redis calls do
+    (``redis.ConnectionError``) and callers fall back as they always do.
+    """
+
+    def __init__(self, factory):
+        self._factory = factory
+        self._made = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name):
+        made = self._made
+        if made is None:
+            with self._lock:
+                if self._made is None:
+                    try:
+                        self._made = self._factory()
+                    except RedisClusterException as ex:
+                        raise redis.ConnectionError(str(ex)) from ex
+                made = self._made
+        return getattr(made, name)
+
+
+class Script:
+    """A Lua script on one user's keys, run alone or queued in a pipeline.
+
+    EVALSHA is sent as a plain command (redis-py's pipelined scripts check
+    SCRIPT EXISTS first, a round trip per call); a node that lacks the script
+    (a restarted or newly promoted one) answers NOSCRIPT, and the caller's
+    :func:`execute` loads it everywhere and runs the pipeline again, which is
+    safe because every script here is idempotent.
+    """
+
+    def __init__(self, client: Client, source: str):
+        self.client = client
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    def __call__(self, keys, *args):
+        """Run on ``keys`` (a key, or a list of keys sharing one hash tag)."""
+        return execute(self.client, [(self, keys, args)])[0]
+
+    def queue(self, pipe, keys, *args) -> None:
+        if isinstance(keys, str | bytes):
+            keys = (keys,)
+        pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+
+    def load(self) -> None:
+        self.client.script_load(self.source)
+
+
+def execute(client: Client, calls) -> list:
+    """Run ``(script, key, args)`` calls in one pipeline (grouped per node in
+    cluster mode); replies in order."""
+    for attempt in range(2):
+        pipe = client.pipeline(transaction=False)
+        for script, keys, args in calls:
+            script.queue(pipe, keys, *args)
+        try:
+            return pipe.execute()
+        except redis.exceptions.NoScriptError:
+            if attempt:
+                raise
+            for script in {id(s): s for s, _, _ in calls}.values():
+                script.load()
+    raise AssertionError("unreachable")

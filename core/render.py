@@ -32,3 +32,27 @@ def user(row, include_email: bool = False) -> dict:
     if include_email:
         out["email"] = row[8]
     return out
+
+
+def tweet(fixed: dict, username: str, likes: int, retweets: int, flags=None) -> dict:
+    """A Tweet object of the REST contract, the one place its shape is written.
+
+    ``fixed`` holds what never changes (``id``, ``author_id``, ``tweet_content``,
+    ``created_at`` as RFC 3339 text, ``reply_to``), whether it comes from
+    Postgres (``core.hydrate``) or from the read cache (``core.read_cache``);
+    ``flags`` is the viewer's (liked, retweeted), None for anonymous readers.
+    """
+    out = {
+        "id": str(fixed["id"]),
+        "user_id": username,
+        "author_id": str(fixed["author_id"]),
+        "tweet_content": fixed["tweet_content"],
+        "created_at": fixed["created_at"],
+        "like_count": likes,
+        "retweet_count": retweets,
+        "reply_to": str(fixed["reply_to"]) if fixed["reply_to"] is not None else None,
+        "retweet_of": None,
+    }
+    if flags is not None:
+        out["liked"], out["retweeted"] = flags
+    return out

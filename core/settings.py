@@ -81,6 +81,9 @@ class Settings:
     db_statement_timeout_ms: int = 5000
     # --- Redis ------------------------------------------------------------
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # "single": one Redis (or a primary behind a proxy); "cluster": REDIS_URL
+    # names any node of a Redis Cluster, which is then discovered.
+    redis_mode: str = "single"
     redis_password: str = ""
     redis_prefix: str = "tw:"
     redis_timeout_s: float = 2.0
@@ -106,6 +109,9 @@ class Settings:
     timeline_cap: int = 800
     fanout_chunk_size: int = 1000
     home_ttl_s: int = 7 * 24 * 3600
+    # Users inactive this long get no fan-out writes; their home is rebuilt
+    # from Postgres when they come back.
+    inactive_days: int = 30
     # --- Ids -------------------------------------------------------------------
     node_id: int = -1  # -1: lease a node id from Redis at start-up
     # --- HTTP ----------------------------------------------------------------
@@ -149,6 +155,7 @@ class Settings:
                 env, "DB_STATEMENT_TIMEOUT_MS", d.db_statement_timeout_ms
             ),
             redis_url=env.get("REDIS_URL", d.redis_url),
+            redis_mode=env.get("REDIS_MODE", d.redis_mode),
             redis_password=env.get("REDIS_PASSWORD", ""),
             redis_prefix=env.get("REDIS_PREFIX", d.redis_prefix),
             broker_url=env.get("BROKER_URL", d.broker_url),
@@ -173,6 +180,7 @@ class Settings:
             timeline_cap=_int(env, "TIMELINE_CAP", d.timeline_cap),
             fanout_chunk_size=_int(env, "FANOUT_CHUNK_SIZE", d.fanout_chunk_size),
             home_ttl_s=_int(env, "HOME_TTL_S", d.home_ttl_s),
+            inactive_days=_int(env, "INACTIVE_DAYS", d.inactive_days),
             node_id=_int(env, "NODE_ID", d.node_id),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", d.max_body_bytes),
             port=_int(env, "PORT", d.port),
@@ -232,6 +240,8 @@ class Settings:
             )
         if self.fanout_threshold < 1 or self.timeline_cap < 1:
             raise ConfigError("FANOUT_THRESHOLD and TIMELINE_CAP must be >= 1")
+        if self.redis_mode not in ("single", "cluster"):
+            raise ConfigError("REDIS_MODE must be single or cluster")
         if self.broker_kind not in ("rabbitmq", "redis"):
             raise ConfigError("BROKER_KIND must be rabbitmq or redis")
         if not self.is_production:

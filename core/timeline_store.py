@@ -18,8 +18,9 @@ layout, which also orders by float scores that cannot tell 64-bit ids apart).
 Byte comparison of big-endian ids is exact; the author id lets unfollows and
 account deletions strip entries without a database round trip.
 
-All edits are Lua scripts, so each key changes atomically, and a batch of
-follower keys is written in one call (the fan-out's hot loop runs in Redis).
+All edits are Lua scripts on one key each, so each key changes atomically and
+no call spans two users' keys (Redis Cluster shards them); a fan-out sends a
+batch of follower keys as one pipeline per node.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ import struct
 from bisect import bisect_left
 from dataclasses import dataclass
 
-from redis import exceptions as redis_errors
+from core.keys import Keys
+from core.redis_client import Script, execute
 
 HEADER = 16
 ENTRY = 16
@@ -149,10 +151,18 @@ local WINDOW = 8
 local want = 16 + (slack + WINDOW) * 16   -- bytes read per key
 local deep = want + 64 * 16
 local placeholder = string.rep('\255', 8)
+-- a header's free-slot count and the free slots themselves, built on demand:
+-- a call writes one key, so it needs one or two of them
 local head, zeros = {}, {}
-for f = 0, slack do
-  head[f] = struct.pack('>I4>I4', 0, f)
-  zeros[f] = string.rep('\0', f * 16)
+local function hd(f)
+  local v = head[f]
+  if not v then v = struct.pack('>I4>I4', 0, f); head[f] = v end
+  return v
+end
+local function zs(f)
+  local v = zeros[f]
+  if not v then v = string.rep('\0', f * 16); zeros[f] = v end
+  return v
 end
 -- the entries, oldest first, each with what its comparisons and writes need
 local entries = {}
@@ -171,7 +181,7 @@ end
 local function fill(E, free, n, bytes)
   local cached = E.fill[free]
   if not cached then
-    cached = head[free - n] .. zeros[free - n] .. bytes
+    cached = hd(free - n) .. zs(free - n) .. bytes
     E.fill[free] = cached
   end
   return cached
@@ -200,7 +210,7 @@ local function rewrite(key, got, at, p, new)
     if trim then floor = string.sub(tail, -16, -9) end
   end
   local f = free_after(count, cap, slack)
-  local front = floor .. head[f] .. zeros[f] .. body
+  local front = floor .. hd(f) .. zs(f) .. body
   if #front + #tail == size then
     -- a trim that frees as many slots as it drops: same length
     call('SETRANGE', key, 0, front)
@@ -248,7 +258,7 @@ local function insert(key, E, got)
   end
   if free > 0 then
     -- move the newer entries up one slot, the entry below them
-    call('SETRANGE', key, 0, floor .. head[free - 1] .. zeros[free - 1]
+    call('SETRANGE', key, 0, floor .. hd(free - 1) .. zs(free - 1)
       .. string.sub(got, at, p - 1) .. e)
   else
     rewrite(key, got, at, p, e)
@@ -385,36 +395,36 @@ def slack_for(cap: int) -> int:
 
 
 class TimelineStore:
-    """Home (``home:<user>``) and user (``utl:<user>``) timeline keys in Redis."""
+    """Home and user timeline keys (``core.keys``): one script call per key."""
 
-    PUSH_BATCH = 256  # keys per Lua call during fan-out (~1 ms of Redis)
-    IN_FLIGHT = 3  # Lua calls sent ahead of the reply being read
+    # Keys per pipeline: bounds the memory of one fan-out slice's round trip.
+    PIPELINE_KEYS = 1000
 
-    def __init__(self, redis_client, prefix: str, cap: int, home_ttl_s: int):
+    def __init__(self, redis_client, keys: Keys, cap: int, home_ttl_s: int):
         self.redis = redis_client
-        self.prefix = prefix
+        self.keys = keys
         self.cap = cap
         self.TRIM_SLACK = slack_for(cap)
         self.home_ttl_s = home_ttl_s
-        self._push = redis_client.register_script(PUSH_SOURCE)
-        self._rebuild = redis_client.register_script(_REBUILD)
-        self._remove = redis_client.register_script(_REMOVE)
+        self.push_script = Script(redis_client, PUSH_SOURCE)
+        self._rebuild = Script(redis_client, _REBUILD)
+        self._remove = Script(redis_client, _REMOVE)
 
     def home_key(self, user_id: int) -> str:
-        return f"{self.prefix}home:{user_id}"
+        return self.keys.home(user_id)
 
     def user_key(self, user_id: int) -> str:
-        return f"{self.prefix}utl:{user_id}"
+        return self.keys.user_timeline(user_id)
 
     def read(self, keys: list[str], touch: str | None = None) -> list[Timeline | None]:
         """Decode ``keys``; ``touch`` also extends that key's life (same trip)."""
-        if touch is None:
-            return [decode(raw) for raw in self.redis.mget(keys)]
         pipe = self.redis.pipeline(transaction=False)
-        pipe.mget(keys)
-        pipe.expire(touch, self.home_ttl_s)
-        raws, _ = pipe.execute()
-        return [decode(raw) for raw in raws]
+        for key in keys:
+            pipe.get(key)
+        if touch is not None:
+            pipe.expire(touch, self.home_ttl_s)
+        replies = pipe.execute()
+        return [decode(raw) for raw in replies[: len(keys)]]
 
     def push_args(self, entries) -> list:
         """ARGV of the push script (``PUSH_SOURCE``) for ``entries``."""
@@ -422,80 +432,30 @@ class TimelineStore:
         return [blob, self.cap, self.cap + self.TRIM_SLACK, self.TRIM_SLACK]
 
     def push(self, keys: list[str], entries) -> int:
-        """Merge entries into every existing key; missing keys are left alone."""
-        args = self.push_args(entries)
-        if len(keys) > self.PUSH_BATCH:
-            streamed = self._stream(self._push, keys, args)
-            if streamed is not None:
-                return streamed
-        written = 0
-        for start in range(0, len(keys), self.PUSH_BATCH):
-            batch = keys[start : start + self.PUSH_BATCH]
-            written += self._push(keys=batch, args=args)
+        """Merge entries into every existing key; missing keys are left alone.
+        Returns the number of keys written."""
+        return self.push_many([(keys, entries)])[0]
+
+    def push_many(self, groups) -> list[int]:
+        """:meth:`push` for several ``(keys, entries)`` groups in as few round
+        trips as the keys allow (one per node in cluster mode)."""
+        calls, owners = [], []
+        for index, (keys, entries) in enumerate(groups):
+            args = self.push_args(entries)
+            calls += [(self.push_script, key, args) for key in keys]
+            owners += [index] * len(keys)
+        written = [0] * len(groups)
+        for start in range(0, len(calls), self.PIPELINE_KEYS):
+            batch = calls[start : start + self.PIPELINE_KEYS]
+            replies = execute(self.redis, batch)
+            for index, reply in zip(owners[start:], replies, strict=False):
+                written[index] += reply
         return written
 
-    def _stream(self, script, keys: list[str], args: list) -> int | None:
-        """Run ``script`` over ``keys`` in batches, IN_FLIGHT calls at a time.
-
-        The fan-out's Python side: the calls are packed here (redis-py's
-        generic packing costs more per key than the script does in Redis), and
-        the next batch is sent before the previous reply is read, so Redis
-        never waits for Python. Scripts end between batches, so other clients
-        are served in between. None when the keys are not plain ASCII or the
-        connection failed; the caller then takes the ordinary path (the
-        scripts are idempotent, so a repeated batch changes nothing).
-        """
-        tail = b"".join(
-            b"$%d\r\n%s\r\n" % (len(a), a)
-            for a in (v if isinstance(v, bytes) else str(v).encode() for v in args)
-        )
-        calls = []
-        for start in range(0, len(keys), self.PUSH_BATCH):
-            batch = keys[start : start + self.PUSH_BATCH]
-            text = "".join([f"${len(k)}\r\n{k}\r\n" for k in batch])
-            body = text.encode()
-            if len(body) != len(text):
-                return None  # lengths above are in characters
-            count = b"%d" % len(batch)
-            calls.append(
-                (
-                    b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n" % (3 + len(batch) + len(args)),
-                    b"\r\n$%d\r\n%s\r\n%s%s" % (len(count), count, body, tail),
-                )
-            )
-        pool = self.redis.connection_pool
-        for attempt in range(2):
-            sha = script.sha.encode()
-            conn = pool.get_connection()
-            try:
-                written, sent = 0, 0
-                for done in range(len(calls)):
-                    while sent < len(calls) and sent - done < self.IN_FLIGHT:
-                        # a health check now would read a reply meant for us
-                        conn.send_packed_command(
-                            [sha.join(calls[sent])], check_health=sent == 0
-                        )
-                        sent += 1
-                    written += conn.read_response()
-                return written
-            except redis_errors.NoScriptError:
-                conn.disconnect()  # replies of the calls still in flight
-                if attempt:
-                    raise
-                script.sha = self.redis.script_load(script.script)
-            except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError):
-                conn.disconnect()
-                return None
-            except BaseException:
-                conn.disconnect()
-                raise
-            finally:
-                pool.release(conn)
-        return None
-
-    def place_holder(self, key: str) -> None:
-        """Claim a missing key before snapshotting Postgres (see module doc)."""
-        self.redis.set(key, PLACEHOLDER, nx=True, ex=self.home_ttl_s)
+    def place_holder(self, key: str) -> bool:
+        """Claim a missing key before snapshotting Postgres (see module doc);
+        False if the key exists (someone else is rebuilding it, or it is)."""
+        return bool(self.redis.set(key, PLACEHOLDER, nx=True, ex=self.home_ttl_s))
 
     def rebuild(self, key: str, entries) -> None:
         """Store a Postgres snapshot: the newest ``cap + 1`` entries, newest first."""
@@ -506,14 +466,12 @@ class TimelineStore:
             entries = entries[: self.cap]
             floor = entries[-1][0]
         self._rebuild(
-            keys=[key],
-            args=[
-                pack(entries),
-                _FLOOR.pack(floor),
-                self.cap,
-                self.home_ttl_s,
-                self.TRIM_SLACK,
-            ],
+            key,
+            pack(entries),
+            _FLOOR.pack(floor),
+            self.cap,
+            self.home_ttl_s,
+            self.TRIM_SLACK,
         )
 
     def remove_ids(self, keys: list[str], tweet_ids) -> int:
@@ -527,12 +485,17 @@ class TimelineStore:
         if not blob or not keys:
             return 0
         changed = 0
-        for start in range(0, len(keys), self.PUSH_BATCH):
-            changed += self._remove(
-                keys=keys[start : start + self.PUSH_BATCH], args=[field, blob]
+        for start in range(0, len(keys), self.PIPELINE_KEYS):
+            batch = keys[start : start + self.PIPELINE_KEYS]
+            changed += sum(
+                execute(self.redis, [(self._remove, k, (field, blob)) for k in batch])
             )
         return changed
 
     def delete(self, keys: list[str]) -> None:
+        """Delete keys one command each (they may belong to several users)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.delete(key)
         if keys:
-            self.redis.delete(*keys)
+            pipe.execute()

@@ -1,13 +1,15 @@
 """Home and user timelines: hybrid fan-out on write, pull on read, Postgres as truth.
 
 Authors below FANOUT_THRESHOLD followers are pushed into their followers' home
-keys by the workers; bigger authors are pulled from their user-timeline keys at
-read time and merged by id. Every read re-checks what it shows (the tweet still
-exists, the author is still followed) -- against the read cache (core.read_cache,
-which writers correct right after their commit) or, for whatever it lacks, against
-Postgres -- so deletes and unfollows are invisible on the very next read even
-before the clean-up jobs run. Pages that reach below what Redis holds, and reads
-while Redis is down, come from Postgres.
+keys by the workers (:func:`is_pulled` is the one rule); bigger authors are
+pulled from their user-timeline keys at read time and merged by id. Every read
+re-checks what it shows (the tweet still exists, the author is still followed)
+-- against the read cache (``core.cached_pages``) or, for whatever that lacks,
+against Postgres -- so deletes and unfollows are invisible on the very next
+read even before the clean-up jobs run. Pages below what Redis holds, reads
+while Redis is down and reads of a key being rebuilt come from Postgres.
+
+The write hooks at the end are what the services call after their commit.
 """
 
 from __future__ import annotations
@@ -18,23 +20,17 @@ import logging
 
 import redis
 
-from core import db, hydrate, metrics
+from core import db, hydrate, metrics, outbox
 from core.errors import BadRequest
-from core.read_cache import CachedPage, ReadCache
-from core.thread_script import ThreadScript
-from core.timeline_store import (
-    PLACEHOLDER,
-    PLACEHOLDER_FLOOR,
-    PUSH_SOURCE,
-    Timeline,
-    TimelineStore,
-    decode,
-)
+from core.read_cache import ReadCache
+from core.redis_client import execute
+from core.timeline_store import PLACEHOLDER_FLOOR, Timeline, TimelineStore
 
 log = logging.getLogger(__name__)
 
 HOME, USER = "home", "user"
 MAX_OFFSET = 10_000
+NO_BOUND = (1 << 63) - 1
 
 _HOME_ORACLE = (
     "SELECT t.id, t.author_id FROM tweets t"
@@ -46,7 +42,18 @@ _USER_ORACLE = (
     "SELECT t.id, t.author_id FROM tweets t WHERE t.author_id = %(u)s"
     " AND t.id < %(before)s ORDER BY t.id DESC LIMIT %(n)s OFFSET %(skip)s"
 )
-NO_BOUND = (1 << 63) - 1
+_ORACLES = {HOME: _HOME_ORACLE, USER: _USER_ORACLE}
+# A follower ``u`` who read their home in the last INACTIVE_DAYS (a parameter).
+ACTIVE = "u.active_at > now() - make_interval(days => %s)"
+
+
+def is_pulled(follower_count: int, threshold: int) -> bool:
+    """The push/pull rule: an author this big is read at read time, not pushed."""
+    return follower_count >= threshold
+
+
+class NotCached(Exception):
+    """A timeline key is missing or being rebuilt: serve from Postgres."""
 
 
 class Timelines:
@@ -55,112 +62,51 @@ class Timelines:
         store: TimelineStore,
         fanout_threshold: int,
         cache: ReadCache | None = None,
+        inactive_days: int = 30,
     ):
         self.store = store
         self.threshold = fanout_threshold
         self.cache = cache  # None: every read checks Postgres (workers, tools)
-        # the request path's own writes, on the thread's connection
-        self._push_own = ThreadScript(store.redis, PUSH_SOURCE)
+        self.inactive_days = inactive_days
 
     # ---------------------------------------------------------------- reads
-    def home_page(
-        self,
-        user_id: int,
-        before: int | None,
-        offset: int,
-        limit: int,
-        viewer_id: int | None = None,
-    ) -> list[dict]:
+    def home_page(self, user_id, before, offset, limit, viewer_id=None) -> list[dict]:
         """One page of the home timeline, newest first (ids < before)."""
         return self._page(HOME, user_id, before, offset, limit, viewer_id)
 
-    def user_page(
-        self,
-        user_id: int,
-        before: int | None,
-        offset: int,
-        limit: int,
-        viewer_id: int | None = None,
-    ) -> list[dict]:
+    def user_page(self, user_id, before, offset, limit, viewer_id=None) -> list[dict]:
         """One page of a user's own tweets and retweets, newest first."""
         return self._page(USER, user_id, before, offset, limit, viewer_id)
 
-    def cached_page(
-        self,
-        kind: str,
-        owner: int | str,
-        before: int | None,
-        limit: int,
-        viewer_id: int | None,
-        deny_keys: list[str] | None = None,
-    ) -> CachedPage | object | None:
-        """The page rendered by Redis alone (warm caches), or None.
-
-        ``owner`` is a user id, or for a user timeline also a username (then
-        Redis resolves it too; ``CachedPage.owner`` tells the id)."""
-        if self.cache is None:
-            return None
-        if isinstance(owner, str):
-            mode, key, owner_id = "named", self.cache.name_key(owner), 0
-        elif kind == HOME:
-            mode, key, owner_id = HOME, self.store.home_key(owner), owner
-        else:
-            mode, key, owner_id = USER, self.store.user_key(owner), owner
-        try:
-            return self.cache.page(
-                mode,
-                key,
-                owner_id,
-                viewer_id,
-                before,
-                limit,
-                self.store.home_ttl_s,
-                self.store.TRIM_SLACK,
-                deny_keys,
-            )
-        except redis.RedisError as ex:
-            log.warning("%s page from the long path: %s", kind, ex)
-            return None
-
     def _page(self, kind, user_id, before, offset, limit, viewer_id) -> list[dict]:
-        oracle = _HOME_ORACLE if kind == HOME else _USER_ORACLE
         if offset:  # the legacy start= offset: straight from Postgres
-            return self._oracle_page(oracle, user_id, before, offset, limit, viewer_id)
+            return self._oracle_page(kind, user_id, before, offset, limit, viewer_id)
         try:
             if kind == HOME:
-                sources, floor = self._home_sources(user_id)
+                sources = self._home_sources(user_id)
             else:
-                timeline = self._ensure(self.store.user_key(user_id), user_id, USER)
-                sources, floor = [timeline], timeline.floor
+                key = self.store.user_key(user_id)
+                sources = [self._usable(key, USER, user_id, self.store.read([key])[0])]
+        except NotCached:
+            return self._oracle_page(kind, user_id, before, 0, limit, viewer_id)
         except redis.RedisError as ex:
             log.warning("%s timeline from Postgres: redis unavailable (%s)", kind, ex)
-            return self._oracle_page(oracle, user_id, before, 0, limit, viewer_id)
-        return self._assemble(
-            user_id,
-            sources,
-            floor,
-            before,
-            limit,
-            viewer_id,
-            oracle,
-            check_follow=kind == HOME,
-        )
+            return self._oracle_page(kind, user_id, before, 0, limit, viewer_id)
+        return self._assemble(kind, user_id, sources, before, limit, viewer_id)
 
-    def _home_sources(self, user_id: int) -> tuple[list[Timeline], int]:
-        """The reader's home key and the user keys of pulled authors, one round trip."""
+    def _home_sources(self, user_id: int) -> list[Timeline]:
+        """The reader's home key and the user keys of pulled authors."""
         home = self.store.home_key(user_id)
-        wanted = [(home, user_id, HOME)] + [
-            (self.store.user_key(a), a, USER) for a in self.pulled_authors(user_id)
+        wanted = [(home, HOME, user_id)] + [
+            (self.store.user_key(a), USER, a) for a in self.pulled_authors(user_id)
         ]
         found = self.store.read([key for key, _, _ in wanted], touch=home)
-        sources = [
-            self._ensure(key, owner, kind, timeline)
-            for (key, owner, kind), timeline in zip(wanted, found, strict=True)
-        ]
-        if len(sources) > 1:
+        if len(found) > 1:
             metrics.PULL_MERGES.inc()
-        # Merged sources are exact only above the highest floor.
-        return sources, max(t.floor for t in sources)
+        return [
+            self._usable(key, kind, owner, timeline)
+            for (key, kind, owner), timeline in zip(wanted, found, strict=True)
+        ]
 
     def pulled_authors(self, user_id: int) -> list[int]:
         """Followees at or above the threshold: their tweets are read, not pushed."""
@@ -174,100 +120,114 @@ class Timelines:
         )
         return [r[0] for r in rows]
 
-    def _assemble(
-        self, user_id, sources, floor, before, limit, viewer_id, oracle, check_follow
-    ) -> list[dict]:
+    def _assemble(self, kind, user_id, sources, before, limit, viewer_id):
+        floor = max(t.floor for t in sources)  # merged sources are exact above it
         candidates = itertools.takewhile(
             lambda entry: entry[0] >= floor,
-            _merge_desc(t.entries(before) for t in sources),
+            merge_desc(t.entries(before) for t in sources),
         )
         page: list[dict] = []
         while len(page) < limit:
             batch = list(itertools.islice(candidates, limit - len(page) + 4))
             if not batch:
                 break
-            page.extend(self._visible(user_id, batch, viewer_id, check_follow))
+            reader = user_id if kind == HOME else None
+            page.extend(self._visible(reader, batch, viewer_id))
         page = page[:limit]
         if len(page) < limit and floor > 0:
             # Redis is exhausted down to its floor: Postgres has the rest.
             bound = min(before or NO_BOUND, floor)
             page.extend(
-                self._oracle_page(
-                    oracle, user_id, bound, 0, limit - len(page), viewer_id
-                )
+                self._oracle_page(kind, user_id, bound, 0, limit - len(page), viewer_id)
             )
         return page
 
-    def _visible(self, user_id, batch, viewer_id, check_follow) -> list[dict]:
+    def _visible(self, reader, batch, viewer_id) -> list[dict]:
         """The batch's entries that are still live (and still followed)."""
-        reader = user_id if check_follow else None
         tweets = hydrate.load([tweet_id for tweet_id, _ in batch], viewer_id, reader)
         if self.cache is not None:
             self.cache.fill(tweets.values())  # the next read of these is warm
         return [tweets[tweet_id] for tweet_id, _ in batch if tweet_id in tweets]
 
-    def _oracle_page(self, sql, user_id, before, offset, limit, viewer_id):
+    def _oracle_page(self, kind, user_id, before, offset, limit, viewer_id):
         """The page straight from Postgres: the definition of a timeline."""
         if offset > MAX_OFFSET:
             raise BadRequest(
                 f"start must be at most {MAX_OFFSET}; use cursor", code="invalid_start"
             )
-        metrics.POSTGRES_PAGES.labels(HOME if sql is _HOME_ORACLE else USER).inc()
+        metrics.POSTGRES_PAGES.labels(kind).inc()
         rows = db.fetchall(
-            sql,
+            _ORACLES[kind],
             {"u": user_id, "before": before or NO_BOUND, "n": limit, "skip": offset},
         )
         tweets = hydrate.load([r[0] for r in rows], viewer_id)
         return [tweets[r[0]] for r in rows if r[0] in tweets]
 
     # ------------------------------------------------------------- rebuilds
-    def _ensure(
-        self, key: str, user_id: int, kind: str, timeline: Timeline | None = None
-    ) -> Timeline:
-        """The timeline at ``key`` (as read, if given), rebuilt when missing."""
-        if timeline is None:
-            timeline = self.store.read([key])[0]
+    def _usable(self, key, kind, owner, timeline: Timeline | None) -> Timeline:
+        """``timeline`` if it can serve reads; else NotCached, and a rebuild is
+        under way (this read and the next ones are served from Postgres)."""
         if timeline is not None and timeline.floor != PLACEHOLDER_FLOOR:
             return timeline
-        self.rebuild(key, user_id, kind)
-        rebuilt = self.store.read([key])[0]
-        if rebuilt is None:  # evicted at once: serve this read from Postgres
-            return decode(PLACEHOLDER)
-        return rebuilt
+        if timeline is None:
+            self.request_rebuild(kind, owner)
+        raise NotCached(key)
 
-    def rebuild(self, key: str, user_id: int, kind: str) -> None:
+    def request_rebuild(self, kind: str, user_id: int) -> None:
+        """Hold a placeholder in the missing key (pushes that race with the
+        rebuild land in it) and have a worker rebuild it from Postgres."""
+        key = self.key_of(kind, user_id)
+        if self.store.place_holder(key):
+            db.in_transaction(
+                lambda: outbox.enqueue(outbox.REBUILD_TIMELINE, kind, user_id)
+            )
+
+    def rebuild(self, kind: str, user_id: int) -> None:
+        """Snapshot Postgres into the key (the worker's side of a rebuild)."""
         metrics.TIMELINE_REBUILDS.labels(kind).inc()
-        self.store.place_holder(key)
-        sql = _HOME_ORACLE if kind == HOME else _USER_ORACLE
-        rows = db.fetchall(
-            sql, {"u": user_id, "before": NO_BOUND, "n": self.store.cap + 1, "skip": 0}
-        )
-        self.store.rebuild(key, rows)
+        key = self.key_of(kind, user_id)
+        self.store.place_holder(key)  # before the snapshot (see timeline_store)
+        self.store.rebuild(key, self.snapshot(kind, user_id))
 
-    # ----------------------------------------------------------- write side
+    def snapshot(self, kind: str, user_id: int) -> list[tuple[int, int]]:
+        """What a rebuilt key holds: the newest ``cap + 1`` entries from Postgres."""
+        return db.fetchall(
+            _ORACLES[kind],
+            {"u": user_id, "before": NO_BOUND, "n": self.store.cap + 1, "skip": 0},
+        )
+
+    def key_of(self, kind: str, user_id: int) -> str:
+        if kind == HOME:
+            return self.store.home_key(user_id)
+        return self.store.user_key(user_id)
+
+    # ----------------------------------------------- write hooks (after commit)
     def add_own(self, author_id: int, tweet_id: int, rendered=None) -> None:
         """Read-your-writes: the author's own keys get the tweet in the request.
         With ``rendered`` (the tweet as shown), the read cache gets its parts
         in the same round trip: a new tweet is read most in its first minutes."""
-        keys = [self.store.home_key(author_id), self.store.user_key(author_id)]
-        push = (self._push_own, keys, self.store.push_args([(tweet_id, author_id)]))
-        if rendered is None or self.cache is None:
-            self._push_own.together(push)
-            return
-        fill = (self.cache.fill_script, [], self.cache.fill_args([rendered]))
-        self._push_own.together(push, fill)
+        entries = self.store.push_args([(tweet_id, author_id)])
+        calls = [
+            (self.store.push_script, self.store.home_key(author_id), entries),
+            (self.store.push_script, self.store.user_key(author_id), entries),
+        ]
+        if rendered is not None and self.cache is not None:
+            calls += self.cache.fill_calls([rendered])
+        execute(self.store.redis, calls)
 
     def remove_own(self, author_id: int, tweet_ids: list[int]) -> None:
         self.store.remove_ids(
             [self.store.home_key(author_id), self.store.user_key(author_id)], tweet_ids
         )
 
-    def is_pulled(self, author_id: int) -> bool:
-        row = db.fetchone(
-            "SELECT follower_count FROM users WHERE id = %s", (author_id,)
-        )
-        return row is not None and row[0] >= self.threshold
+    def unfollowed(self, user_id: int, author_id: int) -> None:
+        """The author's entries leave the reader's home at once."""
+        self.store.remove_authors([self.store.home_key(user_id)], [author_id])
 
+    def account_deleted(self, user_id: int) -> None:
+        self.store.delete([self.store.home_key(user_id), self.store.user_key(user_id)])
+
+    # ------------------------------------------------------ the workers' side
     def followers(
         self,
         author_id: int,
@@ -278,12 +238,15 @@ class Timelines:
         """(follower id, follow id) pairs in follow-id order, after < id <= upto.
 
         Slices are by follow id so that the (followee_id, id) index serves
-        each chunk of a big fan-out as one range scan.
+        each chunk of a big fan-out as one range scan. Inactive followers are
+        left out: their homes are rebuilt when they come back.
         """
         return db.fetchall(
-            "SELECT follower_id, id FROM follows WHERE followee_id = %s"
-            " AND id > %s AND id <= %s ORDER BY id LIMIT %s",
-            (author_id, after, upto, limit),
+            "SELECT f.follower_id, f.id FROM follows f"
+            " JOIN users u ON u.id = f.follower_id"
+            " WHERE f.followee_id = %s AND f.id > %s AND f.id <= %s"
+            f" AND {ACTIVE} ORDER BY f.id LIMIT %s",
+            (author_id, after, upto, self.inactive_days, limit),
         )
 
     def follower_ids(self, author_id: int, **bounds) -> list[int]:
@@ -293,6 +256,12 @@ class Timelines:
         keys = [self.store.home_key(f) for f in follower_ids]
         return self.store.push(keys, entries)
 
+    def author_is_pulled(self, author_id: int) -> bool:
+        row = db.fetchone(
+            "SELECT follower_count FROM users WHERE id = %s", (author_id,)
+        )
+        return row is not None and is_pulled(row[0], self.threshold)
+
     def recent_entries(self, author_id: int) -> list[tuple[int, int]]:
         return db.fetchall(
             "SELECT id, author_id FROM tweets WHERE author_id = %s"
@@ -301,7 +270,7 @@ class Timelines:
         )
 
 
-def _merge_desc(iterables):
+def merge_desc(iterables):
     """Merge newest-first (id, author) streams, dropping duplicate ids."""
     last = None
     for tweet_id, author in heapq.merge(*iterables, key=lambda e: -e[0]):

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import falcon
-import orjson
 
-from api.io import JSON, limit_param, page, send, single_param, start_param
+from api.io import limit_param, page, send, single_param, start_param
 from api.middleware import finish_authentication, require_claims, viewer_id
 from core.container import Deps
 from core.errors import ValidationFailed
-from core.read_cache import REVOKED
-from core.services import auth, users
+from core.services import users
 
 
 class _Timeline:
@@ -20,48 +18,30 @@ class _Timeline:
         self.deps = deps
 
     def _page(self, req, resp, owner: int | str, reader) -> None:
-        """``owner``: an id, or a username that only the long path resolves."""
+        """``owner``: an id, or a username resolved here."""
         limit = limit_param(req)
         cursor = single_param(req, "cursor")
+        if isinstance(owner, str):
+            owner = self._owner(owner)
         before, offset = None, 0
         if cursor:
-            if isinstance(owner, str):
-                owner = self._owner(owner)  # the cursor is bound to the id
             before = self.deps.cursors.decode(cursor, self.kind, owner)
         else:
             offset = start_param(req)
         viewer = viewer_id(req)
-        if offset == 0 and self._send_cached(req, resp, owner, before, limit, viewer):
-            return
-        finish_authentication(self.deps, req)
-        if isinstance(owner, str):
-            owner = self._owner(owner)
-        items = reader(owner, before, offset, limit, viewer)
-        last = int(items[-1]["id"]) if items else None
-        send(resp, page(items, self._cursor(owner, len(items), limit, last)))
-
-    def _send_cached(self, req, resp, owner, before, limit, viewer) -> bool:
-        cached = self.deps.timelines.cached_page(
-            self.kind, owner, before, limit, viewer, req.context.revocation_keys
-        )
-        if cached is REVOKED:
-            raise auth.revoked()
-        if cached is None:
-            return False
-        req.context.revocation_keys = None  # the script checked it
-        # the items arrive as JSON: only the envelope is written here
-        cursor = self._cursor(cached.owner, cached.count, limit, cached.last_id)
-        resp.content_type = JSON
-        resp.data = b"".join(
-            (
-                b'{"data":[',
-                cached.items,
-                b'],"next_cursor":',
-                orjson.dumps(cursor),
-                b"}",
+        cached = None
+        if offset == 0:
+            first = req.context.first_round
+            cached = self.deps.pages.page(
+                self.kind, owner, before, limit, viewer, first
             )
-        )
-        return True
+        if cached is not None:
+            items, last = cached
+        else:
+            finish_authentication(req)
+            items = reader(owner, before, offset, limit, viewer)
+            last = int(items[-1]["id"]) if items else None
+        send(resp, page(items, self._cursor(owner, len(items), limit, last)))
 
     def _cursor(self, owner: int, count: int, limit: int, last_id) -> str | None:
         if count < limit:
@@ -77,7 +57,7 @@ class _Timeline:
         return owner
 
     def _checked(self, req, resp, owner_of) -> None:
-        """Any answer but the page script's own checks the token first."""
+        """Whatever happens, a revoked token's 401 comes first."""
         try:
             owner = owner_of(req)
             reader = (
@@ -87,7 +67,7 @@ class _Timeline:
             )
             self._page(req, resp, owner, reader)
         except Exception:
-            finish_authentication(self.deps, req)  # a revoked token: 401 first
+            finish_authentication(req)
             raise
 
 

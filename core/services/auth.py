@@ -14,6 +14,7 @@ import uuid
 from core import db, metrics, revocation, validation
 from core.container import Deps
 from core.errors import Unauthorized
+from core.first_round import FirstRound
 from core.tokens import ACCESS, REFRESH, Claims
 
 BAD_LOGIN = "Wrong username or password"
@@ -86,7 +87,7 @@ def refresh(deps: Deps, token: str) -> dict:
         )
         if known and known[0]:
             metrics.REFRESH_REUSE.inc()
-            revoke_family(deps, claims.family_id)
+            revoke_family(deps, claims.user_id, claims.family_id)
             raise Unauthorized(
                 "Refresh token reused; the session was ended", code="token_reused"
             )
@@ -94,7 +95,7 @@ def refresh(deps: Deps, token: str) -> dict:
     return pair
 
 
-def revoke_family(deps: Deps, family_id: str) -> None:
+def revoke_family(deps: Deps, user_id: int, family_id: str) -> None:
     with db.database.atomic():
         db.execute(
             "UPDATE refresh_tokens SET revoked_at = now()"
@@ -102,14 +103,14 @@ def revoke_family(deps: Deps, family_id: str) -> None:
             (family_id,),
         )
         deps.denylist.revoke(
-            revocation.FAMILY, family_id, deps.settings.access_token_ttl_s + 60
+            user_id, revocation.FAMILY, family_id, deps.settings.access_token_ttl_s + 60
         )
 
 
 def logout(deps: Deps, claims: Claims) -> None:
     """End the session: its refresh family and this access token, at once."""
-    revoke_family(deps, claims.family_id)
-    deps.denylist.revoke(revocation.JTI, claims.jti, claims.ttl())
+    revoke_family(deps, claims.user_id, claims.family_id)
+    deps.denylist.revoke(claims.user_id, revocation.JTI, claims.jti, claims.ttl())
 
 
 def authenticate(deps: Deps, token: str) -> Claims:
@@ -119,13 +120,26 @@ def authenticate(deps: Deps, token: str) -> Claims:
     return claims
 
 
+def check_in(deps: Deps, first: FirstRound, claims: Claims) -> None:
+    """Queue the token's revocation check in a request's first round trip;
+    the round trip raises Unauthorized for a revoked token as it returns."""
+    user, jti, family = claims.user_id, claims.jti, claims.family_id
+    at = first.add("MGET", *deps.denylist.check_keys(user, jti, family))
+
+    def check(replies):
+        if deps.denylist.verdict(replies[at], user, jti, family):
+            raise revoked()
+
+    first.before_use(check)
+
+
 def verify_access(deps: Deps, token: str) -> Claims:
     """Signature, type and lifetime only: callers must also check revocation."""
     return deps.tokens.verify(token, ACCESS)
 
 
 def check_not_revoked(deps: Deps, claims: Claims) -> None:
-    if deps.denylist.is_revoked(claims.jti, claims.family_id, claims.user_id):
+    if deps.denylist.is_revoked(claims.user_id, claims.jti, claims.family_id):
         raise revoked()
 
 

@@ -10,6 +10,7 @@ from core import db, outbox, render
 from core.container import Deps
 from core.errors import ValidationFailed
 from core.services import users
+from core.timelines import is_pulled
 
 log = logging.getLogger(__name__)
 
@@ -38,24 +39,27 @@ def follow(deps: Deps, user_id: int, username: str, request_id=None) -> bool:
         # Push-path authors' recent tweets are copied into the new
         # follower's home; pulled authors are merged at read time anyway.
         outbox.enqueue(outbox.BACKFILL_FOLLOW, user_id, target, request_id=request_id)
-        return _follower_count(target) == deps.settings.fanout_threshold
+        if _crossed(deps, _follower_count(target), up=True):
+            # pulled from now on: its followers' cached pulled lists go
+            outbox.enqueue(outbox.FORGET_SOCIAL, target, request_id=request_id)
 
-    crossed = db.in_transaction(work)
-    _after_commit(deps, user_id, crossed)
+    db.in_transaction(work)
+    deps.timelines.cache.social_changed(user_id)
     return True
+
+
+def _crossed(deps: Deps, count: int, up: bool) -> bool:
+    """Did the follow (``up``) or unfollow that left ``count`` followers move
+    the author across the push/pull line?"""
+    before = count - 1 if up else count + 1
+    threshold = deps.settings.fanout_threshold
+    return is_pulled(count, threshold) != is_pulled(before, threshold)
 
 
 def _follower_count(user_id: int) -> int:
     # Our trigger holds the author's row lock, so this count is exact and
     # exactly one follow or unfollow sees the author cross the threshold.
     return db.fetchone("SELECT follower_count FROM users WHERE id = %s", (user_id,))[0]
-
-
-def _after_commit(deps: Deps, user_id: int, crossed: bool) -> None:
-    cache = deps.timelines.cache
-    cache.social_changed(user_id)
-    if crossed:
-        cache.threshold_crossed()
 
 
 def unfollow(deps: Deps, user_id: int, username: str, request_id=None) -> bool:
@@ -67,20 +71,15 @@ def unfollow(deps: Deps, user_id: int, username: str, request_id=None) -> bool:
             "DELETE FROM follows WHERE follower_id = %s AND followee_id = %s",
             (user_id, target),
         )
-        if not removed:
-            return False
-        if _follower_count(target) != deps.settings.fanout_threshold - 1:
-            return False
-        # Their tweets are pushed again from now on: copy the recent ones
-        # into every follower's home (pulled ones were never pushed).
-        outbox.enqueue(outbox.REPUSH_AUTHOR, target, request_id=request_id)
-        return True
+        if removed and _crossed(deps, _follower_count(target), up=False):
+            # Their tweets are pushed again from now on: copy the recent ones
+            # into every follower's home (pulled ones were never pushed).
+            outbox.enqueue(outbox.REPUSH_AUTHOR, target, request_id=request_id)
 
-    crossed = db.in_transaction(work)
-    _after_commit(deps, user_id, crossed)
-    store = deps.timelines.store
+    db.in_transaction(work)
+    deps.timelines.cache.social_changed(user_id)
     try:
-        store.remove_authors([store.home_key(user_id)], [target])
+        deps.timelines.unfollowed(user_id, target)
     except redis.RedisError as ex:
         log.warning("unfollow strip deferred to read-time filtering: %s", ex)
     return False

@@ -196,7 +196,7 @@ def delete(deps: Deps, user_id: int, tweet_id: int | None, request_id=None) -> N
 
 
 def _after_commit_remove(deps: Deps, user_id: int, entries) -> None:
-    deps.timelines.cache.tweets_deleted([tweet_id for tweet_id, _ in entries])
+    deps.timelines.cache.tweets_deleted(entries)
     deps.timelines.cache.social_changed(user_id)
     try:
         for tweet_id, author_id in entries:
@@ -242,12 +242,13 @@ def _counts_after(deps: Deps, user_id: int, tweet_id: int) -> tuple[int, int]:
     """Counts read after the caller's commit; the read caches learn them too."""
     deps.timelines.cache.social_changed(user_id)
     row = db.fetchone(
-        "SELECT like_count, retweet_count FROM tweets WHERE id = %s", (tweet_id,)
+        "SELECT author_id, like_count, retweet_count FROM tweets WHERE id = %s",
+        (tweet_id,),
     )
     if row is None:
         raise NotFound("No such tweet", code="tweet_not_found")
     deps.timelines.cache.counts_changed([(tweet_id, *row)])
-    return row
+    return row[1], row[2]
 
 
 def retweet(

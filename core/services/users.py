@@ -124,18 +124,15 @@ def update(deps: Deps, user_id: int, family_id: str, body: dict) -> dict:
     return profile
 
 
-def _forget(
-    deps: Deps, user_id: int, username: str, touched: list[int], crossed: bool
-) -> None:
+def _forget(deps: Deps, user_id: int, username: str, touched: list[int]) -> None:
     """Read caches after an account deletion: its tweets now miss their author
     (so Postgres is asked, and says gone), and counts it was part of drop."""
     cache = deps.timelines.cache
     cache.user_deleted(user_id, username)
-    if crossed:
-        cache.threshold_crossed()
     for start in range(0, len(touched), 500):
         rows = db.fetchall(
-            "SELECT id, like_count, retweet_count FROM tweets WHERE id = ANY(%s)",
+            "SELECT id, author_id, like_count, retweet_count FROM tweets"
+            " WHERE id = ANY(%s)",
             (touched[start : start + 500],),
         )
         cache.counts_changed(rows)
@@ -150,7 +147,7 @@ def _end_other_sessions(deps: Deps, user_id: int, keep_family: str) -> None:
     )
     for (family,) in families:
         deps.denylist.revoke(
-            revocation.FAMILY, family, deps.settings.access_token_ttl_s + 60
+            user_id, revocation.FAMILY, family, deps.settings.access_token_ttl_s + 60
         )
 
 
@@ -191,14 +188,16 @@ def delete(deps: Deps, user_id: int, request_id: str | None = None) -> None:
                 (user_id, user_id),
             )
         ]
-        big, username = db.fetchone(
-            "SELECT follower_count >= %s, username FROM users WHERE id = %s",
-            (deps.settings.fanout_threshold, user_id),
-        ) or (False, "")
+        (username,) = db.fetchone(
+            "SELECT username FROM users WHERE id = %s", (user_id,)
+        ) or ("",)
         if db.execute("DELETE FROM users WHERE id = %s", (user_id,)) == 0:
             raise Unauthorized("The account no longer exists", code="invalid_token")
         deps.denylist.revoke(
-            revocation.USER, str(user_id), deps.settings.access_token_ttl_s + 60
+            user_id,
+            revocation.USER,
+            str(user_id),
+            deps.settings.access_token_ttl_s + 60,
         )
         for start in range(0, len(followers), PURGE_CHUNK):
             outbox.enqueue(
@@ -214,11 +213,10 @@ def delete(deps: Deps, user_id: int, request_id: str | None = None) -> None:
                 outbox.REMOVE_TWEETS, [list(r) for r in retweets], request_id=request_id
             )
 
-        return touched, big or bool(crossing), username
+        return touched, username
 
-    touched, crossed, username = db.in_transaction(work)
-    _forget(deps, user_id, username, touched, crossed)
-    store = deps.timelines.store
+    touched, username = db.in_transaction(work)
+    _forget(deps, user_id, username, touched)
     # If Redis is away, reads still filter the deleted tweets out.
     with contextlib.suppress(redis.RedisError):
-        store.delete([store.home_key(user_id), store.user_key(user_id)])
+        deps.timelines.account_deleted(user_id)

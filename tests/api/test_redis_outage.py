@@ -16,6 +16,8 @@ from core.db import database
 from tests.factories import user_with_token
 from tests.support import TcpProxy
 
+pytestmark = pytest.mark.single_redis
+
 
 @pytest.fixture
 def proxied(settings, clean):

@@ -5,23 +5,20 @@ from __future__ import annotations
 import multiprocessing
 import time
 
-import redis
-
 from core import ids
+from core.redis_client import make_redis
 
 
 def _mint(args) -> list[int]:
-    redis_url, prefix, count = args
-    lease = ids.NodeLease(redis.Redis.from_url(redis_url), prefix)
+    settings, count = args
+    lease = ids.NodeLease(make_redis(settings), settings.redis_prefix)
     generator = ids.IdGenerator(lease)
     return [generator.next_id() for _ in range(count)]
 
 
 def test_ids_from_many_processes_never_collide(settings):
     with multiprocessing.get_context("spawn").Pool(4) as pool:
-        batches = pool.map(
-            _mint, [(settings.redis_url, settings.redis_prefix, 20_000)] * 4
-        )
+        batches = pool.map(_mint, [(settings, 20_000)] * 4)
     every = [i for batch in batches for i in batch]
     assert len(set(every)) == len(every)
     assert all(0 < i < 2**63 for i in every)

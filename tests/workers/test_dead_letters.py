@@ -38,7 +38,9 @@ def test_dead_lettered_fanout_can_be_inspected_and_replayed(
     # When its fan-out runs while Redis is unreachable and retries run out
     broken = container.build(
         deps.settings.replace(
-            redis_url=f"redis://127.0.0.1:{closed_port()}/15", node_id=1
+            redis_url=f"redis://127.0.0.1:{closed_port()}/15",
+            redis_mode="single",
+            node_id=1,
         ),
         tokens=False,
     )

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import uuid
 
 from core import fanout
+from core.redis_client import Script
+from core.timeline_store import PUSH_SOURCE
 from tests.factories import user_with_token
 
 
@@ -136,9 +139,11 @@ def test_a_batch_pushes_even_when_redis_lost_the_script(
     key = store.home_key(int(bob["id"]))
     store.delete([key])
     store.rebuild(key, [])
-    # When the pipeline's EVALSHA finds no script (as after a Redis restart)
-    monkeypatch.setattr(store._push, "sha", "0" * 40)
+    # When the pipeline's EVALSHA finds no script (as after a Redis restart,
+    # or on a newly promoted replica): a script no server has seen yet
+    fresh = Script(deps.redis, PUSH_SOURCE + f"\n-- {uuid.uuid4()}")
+    monkeypatch.setattr(store, "push_script", fresh)
     entries = [[tweet, int(alice["id"])], [tweet, int(alice["id"])]]
     assert fanout.fanout_tweets(deps, entries, lambda *a: None) == 1
-    # Then the pushes are redone through TimelineStore.push, which loads it
+    # Then the script is loaded and the (idempotent) pushes are redone
     assert [e[0] for e in store.read([key])[0].entries()] == [tweet]

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import random
 import struct
+import uuid
 
 import pytest
 
+from core.keys import Keys
+from core.redis_client import Script
 from core.timeline_store import (
     ENTRY,
     HEADER,
     PLACEHOLDER_FLOOR,
+    PUSH_SOURCE,
     TimelineStore,
     encode,
     pack,
@@ -103,7 +107,7 @@ def newest_first(ids) -> list[tuple[int, int]]:
 )
 def test_pushes_match_the_model_byte_for_byte(deps, clean, cap, batch, steps, seed):
     rng = random.Random(seed)
-    store = TimelineStore(deps.redis, deps.settings.redis_prefix, cap, 60)
+    store = TimelineStore(deps.redis, Keys(deps.settings.redis_prefix), cap, 60)
     store.PUSH_BATCH = batch
     keys = [store.home_key(7000 + k) for k in range(9)]
     models = {key: Key(cap, store.TRIM_SLACK) for key in keys}
@@ -176,7 +180,7 @@ def test_pushes_match_the_model_byte_for_byte(deps, clean, cap, batch, steps, se
 
 def test_old_keys_with_more_free_slots_than_slack_are_still_merged(deps, clean):
     # a key written with another cap's slack: the general merge takes it
-    store = TimelineStore(deps.redis, deps.settings.redis_prefix, 12, 60)
+    store = TimelineStore(deps.redis, Keys(deps.settings.redis_prefix), 12, 60)
     key = store.home_key(1)
     ids = [BASE + 10 * k for k in range(12, 0, -1)]
     deps.redis.set(key, encode(0, pack(newest_first(ids)), free=40))
@@ -187,19 +191,16 @@ def test_old_keys_with_more_free_slots_than_slack_are_still_merged(deps, clean):
     assert [e[0] for e in timeline.entries()] == want[: len(want)]
 
 
-def test_streamed_batches_reload_a_missing_script_and_take_any_key(deps, clean):
-    # Several Lua calls in flight on one connection; NOSCRIPT (Redis restarted
-    # or flushed its scripts) loads the script and redoes the idempotent push.
-    store = TimelineStore(deps.redis, deps.settings.redis_prefix, 12, 60)
-    store.PUSH_BATCH = 3
+def test_pipelined_pushes_reload_a_missing_script_and_take_any_key(deps, clean):
+    # Many script calls in one pipeline; NOSCRIPT (Redis restarted, or a
+    # replica promoted) loads the script and redoes the idempotent pushes.
+    store = TimelineStore(deps.redis, Keys(deps.settings.redis_prefix), 12, 60)
+    store.PIPELINE_KEYS = 3
     keys = [store.home_key(k) for k in range(10)] + [store.home_key("é")]
     for key in keys[1:]:
         store.rebuild(key, [(BASE, 1)])
-    args = [pack([(BASE + 1, 2)]), store.cap, store.cap + store.TRIM_SLACK]
-    args.append(store.TRIM_SLACK)
-    store._push.sha = "0" * 40  # unknown to Redis
-    assert store._stream(store._push, keys[:-1], args) == len(keys) - 2
-    assert store._stream(store._push, keys, args) is None  # 'é': not ASCII
+    store.push_script = Script(deps.redis, PUSH_SOURCE + f"\n-- {uuid.uuid4()}")
+    assert store.push(keys, [(BASE + 1, 2)]) == len(keys) - 1
     assert store.push(keys, [(BASE + 1, 2)]) == len(keys) - 1  # redelivered
     assert store.redis.exists(keys[0]) == 0
     for timeline in store.read(keys[1:]):
@@ -207,7 +208,7 @@ def test_streamed_batches_reload_a_missing_script_and_take_any_key(deps, clean):
 
 
 def test_an_empty_push_changes_nothing_and_counts_the_keys(deps, clean):
-    store = TimelineStore(deps.redis, deps.settings.redis_prefix, 12, 60)
+    store = TimelineStore(deps.redis, Keys(deps.settings.redis_prefix), 12, 60)
     keys = [store.home_key(1), store.home_key(2)]
     store.rebuild(keys[0], [(BASE, 1)])
     before = deps.redis.get(keys[0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 
+from core.keys import Keys
 from core.timeline_store import TimelineStore
 from tests.factories import user_with_token
 
@@ -158,7 +159,7 @@ def test_deleted_account_leaves_every_timeline(client, drain):
 
 def test_a_full_800_entry_timeline_fits_in_under_20_kb(deps, clean):
     store = TimelineStore(
-        deps.redis, deps.settings.redis_prefix, cap=800, home_ttl_s=60
+        deps.redis, Keys(deps.settings.redis_prefix), cap=800, home_ttl_s=60
     )
     key = store.home_key(42)
     base = 1 << 62
@@ -172,7 +173,9 @@ def test_a_full_800_entry_timeline_fits_in_under_20_kb(deps, clean):
 def test_single_entry_pushes_match_the_reference_model(deps, clean):
     # The fan-out's fast path (binary search + splice) against a plain model
     # of the rules: ids at or above the floor, no duplicates, lazy trim to cap.
-    store = TimelineStore(deps.redis, deps.settings.redis_prefix, cap=20, home_ttl_s=60)
+    store = TimelineStore(
+        deps.redis, Keys(deps.settings.redis_prefix), cap=20, home_ttl_s=60
+    )
     for seed in range(3):
         rng = random.Random(seed)
         key = store.home_key(1000 + seed)

@@ -150,6 +150,43 @@ def purge_user(user_id: int, follower_ids: list) -> None:
     fanout.purge_user(deps.get(), user_id, follower_ids)
 
 
+@dramatiq.actor(
+    actor_name=outbox.REBUILD_TIMELINE.actor_name,
+    queue_name=outbox.REBUILD_TIMELINE.queue_name,
+    time_limit=60_000,
+    **RETRY,
+)
+def rebuild_timeline(kind: str, user_id: int) -> None:
+    """Rebuild a timeline key a reader found missing (reads use Postgres meanwhile)."""
+    deps.get().timelines.rebuild(kind, user_id)
+
+
+@dramatiq.actor(
+    actor_name=outbox.FORGET_SOCIAL.actor_name,
+    queue_name=outbox.FORGET_SOCIAL.queue_name,
+    time_limit=60_000,
+    **RETRY,
+)
+def forget_social(author_id: int) -> None:
+    """An author crossed the threshold: followers reload whom they pull."""
+    fanout.forget_social(deps.get(), author_id)
+
+
+# Until it succeeds, a revoked token may pass once Redis answers again: retry
+# quickly, and for longer than any Redis outage the service is meant to ride out.
+@dramatiq.actor(
+    actor_name=outbox.SYNC_DENYLIST.actor_name,
+    queue_name=outbox.SYNC_DENYLIST.queue_name,
+    time_limit=60_000,
+    max_retries=100,
+    min_backoff=100,
+    max_backoff=2_000,
+)
+def sync_denylist(user_id: int) -> None:
+    """Copy a user's revocations into Redis after a write to it failed."""
+    deps.get().denylist.reload(user_id)
+
+
 def _carry_request_id() -> dict:
     message = dramatiq.middleware.CurrentMessage.get_current_message()
     request_id = message.options.get("request_id") if message else None

@@ -1,0 +1,218 @@
+"""Warm timeline pages: ids and cached parts from Redis, rendered in Python.
+
+A warm home page is two round trips: the first to the reader's node (their
+timeline window, social bits, activity mark, and whatever the request's other
+layers put in it: the token's denylist check), the second one pipeline per
+node for the page's tweet parts, their authors' names, the reader's follows
+and flags. Followed big accounts add a round trip for their timelines, a page
+with retweets one for the originals' parts. Redis only stores and returns;
+merging, filtering and rendering happen here, with ``core.render.tweet``, the
+same function that renders Postgres rows. Whenever anything is missing, the
+answer is None and ``core.timelines`` serves the page the long way.
+"""
+
+from __future__ import annotations
+
+import redis
+
+from core import db, metrics, render
+from core.first_round import FirstRound
+from core.keys import SEEN_S, Keys
+from core.read_cache import (
+    CARD,
+    COUNTS,
+    HORIZON,
+    PULLED,
+    ReadCache,
+    Social,
+    fixed_of,
+    parse_counts,
+)
+from core.timeline_store import ENTRY, HEADER, PLACEHOLDER_FLOOR, decode
+from core.timelines import HOME, Timelines, merge_desc
+
+SPARE = 8  # candidates read beyond the page, for entries a check hides
+
+
+class Miss(Exception):
+    """The cache cannot answer this page alone."""
+
+
+class CachedPages:
+    def __init__(self, timelines: Timelines, cache: ReadCache, keys: Keys):
+        self.timelines = timelines
+        self.store = timelines.store
+        self.cache = cache
+        self.keys = keys
+
+    def page(self, kind, owner, before, limit, viewer, first: FirstRound):
+        """(items, last id) of the page from the cache, or None."""
+        store = self.store
+        key = store.home_key(owner) if kind == HOME else store.user_key(owner)
+        reach = HEADER + (store.TRIM_SLACK + limit + SPARE) * ENTRY
+        if before is None:
+            at_timeline = first.add("GETRANGE", key, 0, reach - 1)
+        else:
+            at_timeline = first.add("GET", key)
+        social_of = owner if kind == HOME else viewer
+        if social_of is not None:
+            at_social = first.add("HMGET", self.keys.social(social_of), PULLED, HORIZON)
+            at_follows = first.add("EXISTS", self.keys.follows(social_of))
+        if kind == HOME:
+            first.add("EXPIRE", key, store.home_ttl_s)
+            at_seen = first.add("SET", self.keys.seen(owner), 1, "NX", "EX", SEEN_S)
+        replies = first.run()
+        if kind == HOME and replies[at_seen] is True:
+            mark_active(owner)
+        try:
+            social = None
+            if social_of is not None:
+                social = self._social(
+                    social_of, replies[at_social], replies[at_follows]
+                )
+            sources = [_usable(replies[at_timeline], before, reach)]
+            if kind == HOME and social.pulled:
+                sources += self._pulled(social.pulled, before, reach)
+            result = self._render(kind, owner, sources, before, limit, viewer, social)
+        except Miss as ex:
+            metrics.DEFERRED.inc(metrics.CACHE_MISSES, (str(ex),))
+            return None
+        except redis.RedisError:
+            return None
+        metrics.DEFERRED.inc(metrics.CACHE_PAGES)
+        return result
+
+    def _social(self, user_id, fields, follows_exist) -> Social:
+        if isinstance(fields, Exception) or isinstance(follows_exist, Exception):
+            raise Miss("redis")
+        if fields[0] is None or not follows_exist:
+            social, stored = self.cache.load_social(user_id)
+            if not stored:
+                raise Miss("social")  # it moved while loading: the long way
+            return social
+        return Social.parse(fields[0], fields[1])
+
+    def _pulled(self, authors, before, reach) -> list:
+        pipe = self.store.redis.pipeline(transaction=False)
+        for author in authors:
+            key = self.store.user_key(author)
+            if before is None:
+                pipe.getrange(key, 0, reach - 1)
+            else:
+                pipe.get(key)
+        return [_usable(raw, before, reach) for raw in pipe.execute()]
+
+    def _render(self, kind, owner, sources, before, limit, viewer, social):
+        candidates, exhaustive = _candidates(sources, before)
+        shown: list[dict] = []
+        checked = 0
+        while len(shown) < limit and checked < len(candidates):
+            batch = candidates[checked : checked + limit - len(shown)]
+            checked += len(batch)
+            shown += self._visible(kind, owner, batch, viewer, social)
+        if len(shown) < limit and not exhaustive:
+            raise Miss("short")
+        return shown, (int(shown[-1]["id"]) if shown else None)
+
+    def _visible(self, kind, owner, batch, viewer, social) -> list[dict]:
+        """The batch's tweets, rendered, minus those of authors no longer followed."""
+        pipe = self.store.redis.pipeline(transaction=False)
+        for tweet_id, author in batch:
+            pipe.hmget(self.keys.tweet(author, tweet_id), CARD, COUNTS)
+        authors = sorted({author for _, author in batch})
+        for author in authors:
+            pipe.get(self.keys.name(author))
+        if kind == HOME:
+            pipe.hmget(self.keys.follows(owner), authors)
+        if viewer is not None:
+            pipe.hmget(self.keys.social(viewer), [t for t, _ in batch])
+        replies = pipe.execute()
+        parts = replies[: len(batch)]
+        names = dict(
+            zip(authors, replies[len(batch) : len(batch) + len(authors)], strict=True)
+        )
+        rest = replies[len(batch) + len(authors) :]
+        followed = set(authors) if kind != HOME else _followed(authors, rest.pop(0))
+        followed.add(owner)
+        flags = rest.pop(0) if viewer is not None else None
+        visible, originals = [], []
+        for index, (tweet_id, author) in enumerate(batch):
+            if author not in followed:
+                continue
+            flag = _flag(tweet_id, flags[index], social) if flags else None
+            tweet, original = _tweet(parts[index], names[author], flag)
+            visible.append(tweet)
+            if original is not None:
+                originals.append((tweet, original))
+        if originals:
+            self._originals(originals, viewer, social)
+        return visible
+
+    def _originals(self, retweets, viewer, social) -> None:
+        """Nest the originals of the retweets among the visible tweets."""
+        pipe = self.store.redis.pipeline(transaction=False)
+        for _, (tweet_id, author) in retweets:
+            pipe.hmget(self.keys.tweet(author, tweet_id), CARD, COUNTS)
+            pipe.get(self.keys.name(author))
+        if viewer is not None:
+            pipe.hmget(self.keys.social(viewer), [t for _, (t, _) in retweets])
+        replies = pipe.execute()
+        flags = replies[-1] if viewer is not None else None
+        for index, (tweet, (tweet_id, _)) in enumerate(retweets):
+            flag = _flag(tweet_id, flags[index], social) if flags else None
+            original, _ = _tweet(replies[2 * index], replies[2 * index + 1], flag)
+            tweet["retweet_of"] = original
+
+
+def mark_active(user_id: int) -> None:
+    """The user reads their home again: their followers' fan-outs reach them."""
+    db.execute("UPDATE users SET active_at = now() WHERE id = %s", (user_id,))
+
+
+def _usable(raw, before, reach):
+    """(the timeline, whether it was read whole) from a GET or a GETRANGE."""
+    if isinstance(raw, Exception):
+        raise Miss("redis")
+    timeline = decode(raw)
+    if timeline is None or timeline.floor == PLACEHOLDER_FLOOR:
+        raise Miss("key")
+    return timeline, before is not None or len(raw) < reach
+
+
+def _candidates(sources, before):
+    """Entries certain to be the newest below ``before`` (all sources'), and
+    whether they are all there is (nothing below, in Redis or Postgres)."""
+    floor = max(timeline.floor for timeline, _ in sources)
+    # A window that ends before its key does: nothing older than its last
+    # entry is known, so nothing older than that may be shown from any source.
+    bound = floor
+    for timeline, whole in sources:
+        if not whole and len(timeline):
+            bound = max(bound, timeline.entry(len(timeline) - 1)[0])
+    out, exhaustive = [], bound == 0
+    for entry in merge_desc(t.entries(before) for t, _ in sources):
+        if entry[0] < bound:
+            return out, False
+        out.append(entry)
+    return out, exhaustive
+
+
+def _followed(authors, reply) -> set[int]:
+    return {a for a, present in zip(authors, reply, strict=True) if present}
+
+
+def _flag(tweet_id, raw, social) -> tuple[bool, bool]:
+    if tweet_id < social.horizon:
+        raise Miss("horizon")  # likes that old were not loaded
+    bits = int(raw or 0)
+    return bool(bits & 1), bool(bits & 2)
+
+
+def _tweet(parts, name, flags):
+    card, counts = parts
+    if card is None or counts is None or name is None:
+        raise Miss("part")
+    fixed, original, by = fixed_of(card)
+    likes, retweets = parse_counts(counts)
+    tweet = render.tweet(fixed, name.decode(), likes, retweets, flags)
+    return tweet, ((original, by) if original is not None else None)
