@@ -23,6 +23,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
+	scripts/test-cluster.sh $(BIN)/python
 	$(BIN)/python scripts/bench-smoke.py
 
 lint: $(STAMP)

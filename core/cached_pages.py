@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import redis
 
-from core import db, metrics, render
+from core import metrics, render
 from core.first_round import FirstRound
 from core.keys import SEEN_S, Keys
 from core.read_cache import (
@@ -62,9 +62,9 @@ class CachedPages:
             first.add("EXPIRE", key, store.home_ttl_s)
             at_seen = first.add("SET", self.keys.seen(owner), 1, "NX", "EX", SEEN_S)
         replies = first.run()
-        if kind == HOME and replies[at_seen] is True:
-            mark_active(owner)
         try:
+            if kind == HOME and replies[at_seen] is True:
+                self._returning(owner)
             social = None
             if social_of is not None:
                 social = self._social(
@@ -81,6 +81,14 @@ class CachedPages:
             return None
         metrics.DEFERRED.inc(metrics.CACHE_PAGES)
         return result
+
+    def _returning(self, user_id: int) -> None:
+        """The reader's first home read in a day: note it in Postgres. One
+        back after INACTIVE_DAYS got no fan-out meanwhile, so their home key,
+        if it outlived them, is stale: it goes, and is rebuilt."""
+        if self.timelines.mark_active(user_id):
+            self.store.delete([self.store.home_key(user_id)])
+            raise Miss("returning")
 
     def _social(self, user_id, fields, follows_exist) -> Social:
         if isinstance(fields, Exception) or isinstance(follows_exist, Exception):
@@ -162,11 +170,6 @@ class CachedPages:
             flag = _flag(tweet_id, flags[index], social) if flags else None
             original, _ = _tweet(replies[2 * index], replies[2 * index + 1], flag)
             tweet["retweet_of"] = original
-
-
-def mark_active(user_id: int) -> None:
-    """The user reads their home again: their followers' fan-outs reach them."""
-    db.execute("UPDATE users SET active_at = now() WHERE id = %s", (user_id,))
 
 
 def _usable(raw, before, reach):

@@ -10,6 +10,7 @@ carries the hash tag ``{u<id>}`` (``core.keys``) and no call spans two tags.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 
@@ -37,8 +38,40 @@ def make_redis(settings: Settings) -> Client:
         # During a failover a slot answers MOVED/CLUSTERDOWN for a few
         # seconds: re-read the slot map and try again, a few times, quickly.
         options["retry"] = Retry(ExponentialBackoff(cap=0.5, base=0.05), 3)
-        return Lazy(lambda: RedisCluster.from_url(settings.redis_dsn, **options))
+        return Lazy(lambda: Cluster.from_url(settings.redis_dsn, **options))
     return redis.Redis.from_url(settings.redis_dsn, retry_on_timeout=False, **options)
+
+
+class Cluster(RedisCluster):
+    """A RedisCluster whose failures are all ``redis.RedisError``s.
+
+    redis-py raises ``RedisClusterException`` (not a RedisError) for a slot
+    that no node covers, as during a failover; callers fall back on
+    RedisError (to Postgres, or by retrying a job), so it is translated.
+    """
+
+    def execute_command(self, *args, **kwargs):
+        with _translated():
+            return super().execute_command(*args, **kwargs)
+
+    def pipeline(self, transaction=None, shard_hint=None):
+        pipe = super().pipeline(transaction, shard_hint)
+        execute = pipe.execute
+
+        def translated(*args, **kwargs):
+            with _translated():
+                return execute(*args, **kwargs)
+
+        pipe.execute = translated
+        return pipe
+
+
+@contextlib.contextmanager
+def _translated():
+    try:
+        yield
+    except RedisClusterException as ex:
+        raise redis.ConnectionError(f"redis cluster: {ex}") from ex
 
 
 class Lazy:

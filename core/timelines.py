@@ -201,6 +201,17 @@ class Timelines:
             return self.store.home_key(user_id)
         return self.store.user_key(user_id)
 
+    def mark_active(self, user_id: int) -> bool:
+        """The user reads their home: fan-outs reach them (again). True if
+        they were inactive until now."""
+        row = db.fetchone(
+            "UPDATE users u SET active_at = now() FROM users old"
+            " WHERE u.id = %s AND old.id = u.id"
+            " RETURNING old.active_at <= now() - make_interval(days => %s)",
+            (user_id, self.inactive_days),
+        )
+        return bool(row and row[0])
+
     # ----------------------------------------------- write hooks (after commit)
     def add_own(self, author_id: int, tweet_id: int, rendered=None) -> None:
         """Read-your-writes: the author's own keys get the tweet in the request.

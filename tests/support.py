@@ -92,3 +92,18 @@ class TcpProxy:
                 except OSError:
                     pass
             self._conns = []
+
+
+def postgres_home(user_id: int, limit: int = 20) -> list[int]:
+    """The oracle of timelines.md straight from Postgres: tweets and retweets
+    by the user or anyone they follow, newest first."""
+    from core.db import database
+
+    rows = database.execute_sql(
+        "SELECT id FROM tweets WHERE author_id = %s OR author_id IN"
+        " (SELECT followee_id FROM follows WHERE follower_id = %s)"
+        " ORDER BY id DESC LIMIT %s",
+        (user_id, user_id, limit),
+    ).fetchall()
+    database.close()
+    return [r[0] for r in rows]
