@@ -197,18 +197,48 @@ class Drainer:
         # Messages the stopped worker had prefetched are back in their queues,
         # and a relay may have published a previous test's rows just before
         # the stop: the test's own processes start from empty queues.
+        self._wait_detached()
         self.broker.flush_all()
         try:
             yield
         finally:
+            # RabbitMQ drops a killed worker's consumers, and puts back the
+            # messages they held unacked, some time after the kill: flushing
+            # before that would leave those messages for the next test, and a
+            # consumer still attached would take its share of the next test's.
+            self._wait_detached()
             self.broker.flush_all()
             self.worker = dramatiq.Worker(
                 self.broker, worker_threads=4, worker_timeout=100
             )
             self.worker.start()
 
+    def _wait_detached(self, timeout: float = 30.0) -> None:
+        """Wait until no consumer is attached to any queue (RabbitMQ only):
+        the workers stopped or killed are gone, their unacked messages back."""
+        import time
+
+        from dramatiq.common import dq_name
+
+        if not hasattr(self.broker, "get_queue_message_counts"):  # Redis broker
+            return
+        deadline = time.monotonic() + timeout
+        channel = self.broker.channel
+        while attached := sum(
+            channel.queue_declare(name, passive=True).method.consumer_count
+            for queue in self.broker.get_declared_queues()
+            for name in (queue, dq_name(queue))
+        ):
+            assert time.monotonic() < deadline, (
+                f"{attached} consumers still attached: a stopped worker lives on"
+            )
+            time.sleep(0.02)
+
     def _queued(self) -> int:
-        """Ready messages in every queue (in-flight ones are the worker's join)."""
+        """Ready messages in every queue (in-flight ones are the worker's join).
+
+        Messages unacked at any other consumer would count nowhere: paused()
+        returns only once its test's workers have let go of theirs."""
         queues = self.broker.get_declared_queues()
         if not hasattr(self.broker, "get_queue_message_counts"):  # Redis broker
             return sum(self.broker.do_qsize(q) for q in queues)

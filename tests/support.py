@@ -75,7 +75,15 @@ class TcpProxy:
         except OSError:
             pass
         finally:
+            # shutdown() before close(): the other direction's thread is still
+            # blocked reading one of these sockets, and that read keeps the
+            # connection open after a mere close() (its peer never hears of it:
+            # a killed worker's consumers stayed attached to RabbitMQ and took
+            # their share of the next test's messages). shutdown() ends it for
+            # the peer now and wakes that thread.
             for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
                 with contextlib.suppress(OSError):
                     sock.close()
 
@@ -86,11 +94,10 @@ class TcpProxy:
         self._listener.close()
         with self._lock:
             for sock in self._conns:
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
+                with contextlib.suppress(OSError):
                     sock.close()
-                except OSError:
-                    pass
             self._conns = []
 
 
