@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import config, run
+from bench import config, infra, run
 
 
 def main(argv=None) -> int:
@@ -49,7 +49,14 @@ def main(argv=None) -> int:
         help="experiment: extra gunicorn option for the API and the no-op alike, "
         "e.g. --gunicorn=--max-requests=0",
     )
+    parser.add_argument(
+        "--redis-cluster",
+        action="store_true",
+        help="run the services on a local Redis Cluster (scripts/redis-cluster.sh)",
+    )
     args = parser.parse_args(argv)
+    if args.redis_cluster:
+        infra.use_redis_cluster()
     overrides = []
     for item in args.set:
         key, sep, value = item.partition("=")

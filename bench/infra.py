@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psycopg2
 import redis
+from redis.cluster import RedisCluster
 
 from core import keyfiles
 from core.settings import PROJECT_ROOT
@@ -27,6 +28,10 @@ NAME = re.compile(r"^twitter_bench_(\d+)$")
 VAR = PROJECT_ROOT / "var" / "bench"
 # Process environment kept for the children; everything else is ours.
 _KEEP_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER")
+
+
+# Which Redis the services use: the machine's (single) or a local cluster.
+REDIS = {"mode": "single", "cluster_url": ""}
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,8 @@ class Names:
 
     @property
     def redis_url(self) -> str:
+        if REDIS["mode"] == "cluster":
+            return REDIS["cluster_url"]
         return f"redis://127.0.0.1:6379/{REDIS_DB}"
 
     @property
@@ -83,8 +90,18 @@ def rabbitmqctl(*args: str, check: bool = True) -> str:
     return done.stdout
 
 
-def redis_client(names: Names) -> redis.Redis:
+def redis_client(names: Names):
+    if REDIS["mode"] == "cluster":
+        return RedisCluster.from_url(names.redis_url, socket_timeout=30)
     return redis.Redis.from_url(names.redis_url, socket_timeout=30)
+
+
+def use_redis_cluster(url: str = "redis://127.0.0.1:7101/0") -> None:
+    """Run the services on the local Redis Cluster (scripts/redis-cluster.sh)."""
+    subprocess.run(
+        [str(PROJECT_ROOT / "scripts/redis-cluster.sh"), "start"], check=True
+    )
+    REDIS.update(mode="cluster", cluster_url=url)
 
 
 def delete_prefix(client: redis.Redis, prefix: str) -> int:
@@ -149,13 +166,20 @@ def service_env(
     env.update(
         APP_ENV="development",
         DATABASE_URL=names.database_url,
+        REDIS_MODE=REDIS["mode"],
         REDIS_URL=names.redis_url,
         REDIS_PREFIX=names.redis_prefix,
         BROKER_URL=names.broker_url,
         JWT_PRIVATE_KEY_PATH=private,
         JWT_PUBLIC_KEYS_PATH=public,
         CURSOR_SECRET="bench-cursor-secret-" + "x" * 32,
-        RATE_LIMITS_ENABLED="false",
+        # production configuration: the limiter runs, with limits no bench
+        # load reaches
+        RATE_LIMITS_ENABLED="true",
+        RATE_LIMIT_READS="1000000000 per minute",
+        RATE_LIMIT_WRITES="1000000000 per minute",
+        RATE_LIMIT_ANONYMOUS="1000000000 per minute",
+        RATE_LIMIT_AUTH="1000000000 per minute",
         FANOUT_THRESHOLD=str(profile.fanout_threshold),
         TIMELINE_CAP=str(profile.timeline_cap),
         # tokens are minted once and must outlive the run

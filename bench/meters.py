@@ -11,7 +11,6 @@ import os
 from collections.abc import Callable
 
 import psycopg2
-import redis
 
 from bench import infra, server
 
@@ -55,10 +54,21 @@ def postgres(database: str) -> Meter:
     return read
 
 
-def redis_server(client: redis.Redis) -> Meter:
+def redis_server(client) -> Meter:
+    """Redis CPU: of the one server, or summed over every node of a cluster
+    (replicas included: they apply every write too)."""
+
     def read() -> dict:
-        info = client.info("cpu")
-        return {"redis": float(info["used_cpu_user"]) + float(info["used_cpu_sys"])}
+        if not hasattr(client, "get_nodes"):
+            info = client.info("cpu")
+            return {"redis": float(info["used_cpu_user"]) + float(info["used_cpu_sys"])}
+        out = {}
+        for node in client.get_nodes():
+            info = node.redis_connection.info("cpu")
+            out[f"redis:{node.port}"] = float(info["used_cpu_user"]) + float(
+                info["used_cpu_sys"]
+            )
+        return out
 
     return read
 

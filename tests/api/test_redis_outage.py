@@ -79,3 +79,24 @@ def test_reads_and_writes_go_on_while_redis_is_away(proxied):
     client.simulate_post("/user/unfollow", params={"username": "alice"}, headers=b_h)
     after = pages()
     assert after[0] == _home_oracle(int(bob["id"])) == []
+
+
+def test_a_logout_during_a_redis_outage_stays_a_logout(proxied, drain, caplog):
+    proxy, client = proxied
+    # Given alice's session, used once (her denylist entries are loaded)
+    _, a_h = user_with_token(client, username="alice")
+    assert client.simulate_get("/timeline/home", headers=a_h).status_code == 200
+    # When she logs out while this API process cannot reach Redis
+    proxy.cut()
+    assert client.simulate_post("/auth/logout", headers=a_h).status_code == 204
+    # Then the failed write is logged, and the token is refused meanwhile
+    assert any("denylist write" in r.getMessage() for r in caplog.records)
+    assert client.simulate_get("/timeline/home", headers=a_h).status_code == 401
+    # and once Redis is back (and the catch-up job has run) still refused,
+    # although Redis kept the mark that her entries are loaded
+    proxy.restore()
+    drain()
+    for path in ("/timeline/home", "/user"):
+        r = client.simulate_get(path, headers=a_h)
+        assert r.status_code == 401, (path, r.text)
+        assert r.json["code"] == "token_revoked"
