@@ -88,6 +88,9 @@ class Settings:
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     broker_password: str = ""
     broker_kind: str = "rabbitmq"  # "rabbitmq" or "redis" (standalone mode)
+    # RabbitMQ queue type: "classic" or "quorum" (replicated; the Helm chart's
+    # default). A declared queue keeps its type: see charts/twitter/UPGRADING.md.
+    broker_queue_type: str = "classic"
     # --- Tokens -------------------------------------------------------------
     jwt_private_key_path: str = str(PROJECT_ROOT / "keys/dev/private.pem")
     jwt_public_keys_path: str = str(PROJECT_ROOT / "keys/dev/public")
@@ -154,6 +157,7 @@ class Settings:
             broker_url=env.get("BROKER_URL", d.broker_url),
             broker_password=env.get("BROKER_PASSWORD", ""),
             broker_kind=env.get("BROKER_KIND", d.broker_kind),
+            broker_queue_type=env.get("BROKER_QUEUE_TYPE", d.broker_queue_type),
             jwt_private_key_path=env.get(
                 "JWT_PRIVATE_KEY_PATH", d.jwt_private_key_path
             ),
@@ -234,6 +238,8 @@ class Settings:
             raise ConfigError("FANOUT_THRESHOLD and TIMELINE_CAP must be >= 1")
         if self.broker_kind not in ("rabbitmq", "redis"):
             raise ConfigError("BROKER_KIND must be rabbitmq or redis")
+        if self.broker_queue_type not in ("classic", "quorum"):
+            raise ConfigError("BROKER_QUEUE_TYPE must be classic or quorum")
         if not self.is_production:
             return
         problems = []
