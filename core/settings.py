@@ -133,6 +133,9 @@ class Settings:
     # --- Metrics -------------------------------------------------------------
     metrics_dir: str = ""
     worker_metrics_port: int = 9191
+    # The gunicorn master serves every worker's metrics here, never on `port`;
+    # 0 turns the server off.
+    metrics_port: int = 9190
     log_level: str = "INFO"
     # --- Standalone mode (python -m cli standalone) ---------------------------
     # Embedded Postgres/Redis keep their data here between runs.
@@ -200,6 +203,7 @@ class Settings:
             ),
             metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR", d.metrics_dir),
             worker_metrics_port=_int(env, "WORKER_METRICS_PORT", d.worker_metrics_port),
+            metrics_port=_int(env, "METRICS_PORT", d.metrics_port),
             log_level=env.get("LOG_LEVEL", d.log_level),
             standalone_data_dir=env.get("STANDALONE_DATA_DIR", d.standalone_data_dir),
         )
