@@ -155,3 +155,25 @@ def test_readme_walkthrough_over_real_http(server):
     with pytest.raises(urllib.error.HTTPError) as ex:  # metrics, and only them
         urllib.request.urlopen(http.metrics.base + "/healthz", timeout=5)
     assert ex.value.code == 404
+
+
+def test_helm_test_round_trip_passes_and_cleans_up(server):
+    """The chart's `helm test` script, run as the test pod runs it, against real
+    gunicorn and a real worker: it needs the fan-out to pass."""
+    import re
+    import sys
+
+    script = ROOT / "charts" / "twitter" / "files" / "tests" / "roundtrip.py"
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        env={"PATH": os.environ["PATH"], "API_URL": server.base, "TIMEOUT_S": "20"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "follower's home timeline shows the tweet" in proc.stdout
+    names = re.findall(r"^user \w+ (\w+)$", proc.stdout, re.M)
+    assert len(names) == 2
+    for name in names:  # deleted afterwards
+        assert server.call("GET", f"/user/data/{name}")[0] == 404
