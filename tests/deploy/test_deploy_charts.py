@@ -123,14 +123,36 @@ def test_crd_allow_list_is_exercised_and_strict(helm, k8s):
         with pytest.raises(utils.SchemaNotFoundError):
             utils.validate(objs[0], utils.latest_version(), strict=True)
         assert _crd_problems(objs[0]) == []
-        typo = json.loads(json.dumps(objs[0]))
-        endpoints = typo["spec"].get("endpoints") or typo["spec"]["podMetricsEndpoints"]
-        endpoints[0]["intervall"] = endpoints[0].pop("interval")
-        assert any("intervall" in p for p in _crd_problems(typo)), key
-        typo = json.loads(json.dumps(objs[0]))
-        endpoints = typo["spec"].get("endpoints") or typo["spec"]["podMetricsEndpoints"]
-        endpoints[0]["interval"] = "30 seconds"
-        assert _crd_problems(typo), f"{key}: a bad duration passed"
+        for field, bad_value in _TYPOS[kind]:
+            typo = json.loads(json.dumps(objs[0]))
+            *parents, leaf = field
+            node = typo["spec"]
+            for part in parents:
+                node = node[part]
+            node[leaf + "x"] = node.pop(leaf)
+            assert any(leaf + "x" in p for p in _crd_problems(typo)), (key, field)
+            typo = json.loads(json.dumps(objs[0]))
+            node = typo["spec"]
+            for part in parents:
+                node = node[part]
+            node[leaf] = bad_value
+            assert _crd_problems(typo), f"{key}: {field} = {bad_value!r} passed"
+
+
+# Per kind: (path under spec of a field to misspell, a wrong value for it).
+_TYPOS = {
+    "ServiceMonitor": [(("endpoints", 0, "interval"), "30 seconds")],
+    "PodMonitor": [(("podMetricsEndpoints", 0, "interval"), "30 seconds")],
+    "ScaledObject": [
+        (("triggers", 0, "metadata", "queueName"), ""),
+        (("triggers", 0, "metadata", "mode"), "QueueLenght"),
+        (("advanced", "horizontalPodAutoscalerConfig"), {"behaviour": {}}),
+    ],
+    "HTTPRoute": [
+        (("rules", 0, "backendRefs", 0, "port"), "http"),
+        (("parentRefs", 0, "sectionName"), 443),
+    ],
+}
 
 
 def test_subcharts_render_valid_on_their_own(helm, k8s):
