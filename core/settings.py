@@ -94,6 +94,9 @@ class Settings:
     # --- Tokens -------------------------------------------------------------
     jwt_private_key_path: str = str(PROJECT_ROOT / "keys/dev/private.pem")
     jwt_public_keys_path: str = str(PROJECT_ROOT / "keys/dev/public")
+    # Longest time a changed key Secret takes to reach every pod (kubelet sync):
+    # a rotated key signs only after its public key has been out this long.
+    jwt_key_propagation_s: int = 120
     jwt_issuer: str = "twitter-backend"
     jwt_audience: str = "twitter-api"
     access_token_ttl_s: int = 900
@@ -166,6 +169,9 @@ class Settings:
             ),
             jwt_public_keys_path=env.get(
                 "JWT_PUBLIC_KEYS_PATH", d.jwt_public_keys_path
+            ),
+            jwt_key_propagation_s=_int(
+                env, "JWT_KEY_PROPAGATION_S", d.jwt_key_propagation_s
             ),
             jwt_issuer=env.get("JWT_ISSUER", d.jwt_issuer),
             jwt_audience=env.get("JWT_AUDIENCE", d.jwt_audience),

@@ -624,11 +624,18 @@ def test_key_secrets_are_mounted_where_settings_expect_them(helm, k8s, mode):
         public = mounts[env["JWT_PUBLIC_KEYS_PATH"]]
         assert "secret" in public and "items" not in public["secret"], "a directory"
         if role == "api":
+            # The whole Secret as a directory: rotations add previous.pem and
+            # active-after next to private.pem, and the files update in place.
             path = env["JWT_PRIVATE_KEY_PATH"]
+            assert posixpath.basename(path) == "private.pem"
             volume = mounts[posixpath.dirname(path)]["secret"]
-            assert volume["items"] == [
-                {"key": "private.pem", "path": posixpath.basename(path)}
-            ]
+            assert "items" not in volume
+            mount = next(
+                m
+                for m in container["volumeMounts"]
+                if m["mountPath"] == posixpath.dirname(path)
+            )
+            assert "subPath" not in mount, "a subPath mount never updates"
             private_secrets.add(volume["secretName"])
     assert len(private_secrets) == 1
     for obj in rendered.workloads():
@@ -810,13 +817,17 @@ def test_default_ingress_host_and_class(helm, k8s):
 def test_config_and_secret_changes_roll_the_pods(helm, k8s):
     base = helm.render_mode("default")
     changed = helm.render(sets=("config.timelineCap=900",))
-    rotated = helm.render(sets=("jwt.rotation=1",))
+    moved = helm.render(sets=("jwt.existingSecret=a", "jwt.existingPublicSecret=b"))
+    rotated = helm.render(sets=("jwt.rotation=1", "jwt.retiredKids={" + "A" * 43 + "}"))
     for name in ("twitter-api", "twitter-worker-default"):
         before = k8s.pod_metadata(base.get("Deployment", name))["annotations"]
         after = k8s.pod_metadata(changed.get("Deployment", name))["annotations"]
         assert before["checksum/config"] != after["checksum/config"]
-        after = k8s.pod_metadata(rotated.get("Deployment", name))["annotations"]
+        after = k8s.pod_metadata(moved.get("Deployment", name))["annotations"]
         assert before["checksum/secrets"] != after["checksum/secrets"]
+        # Key rotation reaches the running pods through the mounted files.
+        after = k8s.pod_metadata(rotated.get("Deployment", name))["annotations"]
+        assert before == after, "a key rotation must not roll the pods"
 
 
 def test_dev_mode_syncs_sources_and_reloads(helm, k8s):

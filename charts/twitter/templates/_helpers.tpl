@@ -301,6 +301,7 @@ DB_STATEMENT_TIMEOUT_MS: {{ $c.dbStatementTimeoutMs | int64 | quote }}
 REDIS_PREFIX: {{ $c.redisPrefix | quote }}
 JWT_ISSUER: {{ $c.jwtIssuer | quote }}
 JWT_AUDIENCE: {{ $c.jwtAudience | quote }}
+JWT_KEY_PROPAGATION_S: {{ .Values.jwt.propagationSeconds | int64 | quote }}
 ACCESS_TOKEN_TTL_S: {{ $c.accessTokenTtlSeconds | int64 | quote }}
 REFRESH_TOKEN_TTL_S: {{ $c.refreshTokenTtlSeconds | int64 | quote }}
 {{- if kindIs "invalid" $c.cookieSecure }}
@@ -340,12 +341,13 @@ WORKER_METRICS_PORT: {{ .Values.workerDefaults.metricsPort | int64 | quote }}
 
 {{/*
 Pod annotations that roll pods when configuration changes: the ConfigMap, and
-which Secrets/keys are used plus the JWT rotation counter (the contents of
-externally managed Secrets are invisible to Helm: restart after changing them).
+which Secrets/keys are used (the contents of externally managed Secrets are
+invisible to Helm: restart after changing credentials). JWT key rotations and
+retirements do not roll anything: pods watch the mounted key files.
 */}}
 {{- define "twitter.checksums" -}}
 checksum/config: {{ include "twitter.configData" . | sha256sum }}
-checksum/secrets: {{ list (include "twitter.connectionEnv" (dict "ctx" . "migrate" false)) (include "twitter.jwtPrivateSecretName" .) (include "twitter.jwtPublicSecretName" .) .Values.jwt.rotation .Values.jwt.retiredKids | toJson | sha256sum }}
+checksum/secrets: {{ list (include "twitter.connectionEnv" (dict "ctx" . "migrate" false)) (include "twitter.jwtPrivateSecretName" .) (include "twitter.jwtPublicSecretName" .) | toJson | sha256sum }}
 {{- end }}
 
 {{/* ---------------------------------------------------------------------------
