@@ -80,10 +80,10 @@ def run(created: list) -> None:
     deadline = time.monotonic() + TIMEOUT_S
     while True:
         status, page = call("GET", "/timeline/home", token=follower)
-        if status == 200 and isinstance(page, dict):
-            if any(marker in json.dumps(item) for item in page["data"]):
-                print("ok the follower's home timeline shows the tweet (fan-out)")
-                return
+        page_ok = status == 200 and isinstance(page, dict)
+        if page_ok and any(marker in json.dumps(item) for item in page["data"]):
+            print("ok the follower's home timeline shows the tweet (fan-out)")
+            return
         if time.monotonic() > deadline:
             raise Failed(
                 f"the follower's home timeline lacks the tweet after {TIMEOUT_S}s: "
