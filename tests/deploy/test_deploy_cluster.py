@@ -470,6 +470,12 @@ def test_metrics_port_is_on_the_service_but_never_routed(helm, k8s):
             assert backend["port"] == ports["http"]["port"] != ports["metrics"]["port"]
 
 
+def test_metrics_port_must_differ_from_the_api_port(helm, k8s):
+    from tests.deploy.test_deploy_schema import rejected
+
+    assert "must differ" in rejected(helm, k8s, "api.metricsPort=8000")
+
+
 def test_httproute_only_when_enabled_and_from_values(helm, k8s):
     import yaml
 

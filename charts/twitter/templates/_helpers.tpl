@@ -480,6 +480,9 @@ to Postgres like the app does, so it gets the component's extra env and mounts
 {{- if and (not .Values.redis.enabled) (eq .Values.redis.external.mode "cluster") (ne (int .Values.redis.database) 0) }}
 {{- fail "redis.database must be 0 with redis.external.mode=cluster: a Redis Cluster has only database 0" }}
 {{- end }}
+{{- if eq (int .Values.api.metricsPort) (int .Values.api.containerPort) }}
+{{- fail "api.metricsPort must differ from api.containerPort: metrics must not be served on the API port" }}
+{{- end }}
 {{- if and .Values.jwt.existingSecret (not .Values.jwt.existingPublicSecret) }}
 {{- fail "jwt.existingPublicSecret is required with jwt.existingSecret" }}
 {{- end }}
