@@ -73,6 +73,30 @@ def test_every_chart_lints_strict(helm, k8s):
 @pytest.mark.parametrize(
     "mode", ["default", "all-features", "external", "external-hook"]
 )
+def test_no_mapping_repeats_a_key(helm, k8s, mode):
+    """The API server refuses a manifest with a key written twice (e.g. a pod label
+    given by both commonLabels and podLabels); PyYAML would keep the last."""
+    import yaml
+
+    class Strict(yaml.SafeLoader):
+        pass
+
+    def mapping(loader, node, deep=False):
+        keys = [loader.construct_object(k, deep=deep) for k, _ in node.value]
+        repeated = {k for k in keys if keys.count(k) > 1}
+        assert not repeated, (
+            f"{mode}: key {repeated} twice at line {node.start_mark.line}"
+        )
+        return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+    Strict.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    text = helm.template_text(*k8s.modes[mode])
+    assert list(yaml.load_all(text, Loader=Strict))
+
+
+@pytest.mark.parametrize(
+    "mode", ["default", "all-features", "external", "external-hook"]
+)
 def test_render_is_deterministic(helm, k8s, mode):
     files = k8s.modes[mode]
     assert helm.template_text(*files) == helm.template_text(*files)

@@ -181,12 +181,16 @@ def test_pod_labels_annotations_and_common_labels(helm, k8s):
     assert k8s.pod_metadata(migrate)["labels"]["tier"] == "batch"
     for obj in rendered:
         labels = obj["metadata"].get("labels") or {}
+        # global.commonLabels: every object, the bundled data services included
+        assert labels.get("cost-center") == "social-backend", obj["metadata"]["name"]
         if labels.get("app.kubernetes.io/name") != "twitter":
-            continue  # the bundled data-service subcharts
+            assert "team" not in labels  # commonLabels: this chart's objects only
+            continue
         assert labels.get("team") == "timelines", obj["metadata"]["name"]
         selector = (obj.get("spec") or {}).get("selector") or {}
         selector = selector.get("matchLabels", selector)
         assert "team" not in selector, "commonLabels must never enter a selector"
+        assert "cost-center" not in selector
         assert "tier" not in selector
 
 

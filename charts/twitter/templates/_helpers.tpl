@@ -39,7 +39,7 @@ helm.sh/chart: {{ include "twitter.chart" .ctx }}
 app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 app.kubernetes.io/part-of: {{ include "twitter.name" .ctx }}
-{{- with .ctx.Values.commonLabels }}
+{{- with (merge (dict) .ctx.Values.commonLabels ((.ctx.Values.global).commonLabels | default dict)) }}
 {{ toYaml . }}
 {{- end }}
 {{- end }}
@@ -570,4 +570,17 @@ Call with (dict "ctx" $ "worker" $worker).
 {{/* Name of a worker group's objects. Call with (dict "ctx" $ "worker" $worker). */}}
 {{- define "twitter.workerName" -}}
 {{- printf "%s-worker-%s" (include "twitter.fullname" .ctx) .worker.name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Labels of a pod template, as one map so that no key is written twice (a
+duplicate key is an error for the API server): the recommended and common
+labels, then the pod's extra labels over them, then the selector labels over
+everything (a pod must keep matching its Deployment).
+Call with (dict "ctx" $ "component" "api" "extra" $podLabels).
+*/}}
+{{- define "twitter.podLabels" -}}
+{{- $selector := include "twitter.selectorLabels" (dict "ctx" .ctx "component" .component) | fromYaml }}
+{{- $labels := include "twitter.labels" (dict "ctx" .ctx "component" .component) | fromYaml }}
+{{- toYaml (merge (dict) $selector (.extra | default dict) $labels) }}
 {{- end }}
