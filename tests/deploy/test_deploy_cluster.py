@@ -257,6 +257,22 @@ def test_keda_scales_each_group_on_its_own_queues(helm, k8s):
     assert "replicas" not in bulk["spec"]
 
 
+def test_keda_can_reach_the_bundled_broker(helm, k8s):
+    """KEDA's operator, in a namespace of its own, reads queue depths over AMQP:
+    the bundled RabbitMQ's NetworkPolicy must admit it."""
+    rendered = helm.render_mode("all-features")
+    assert rendered.of_kind("ScaledObject")
+    policy = rendered.get("NetworkPolicy", "twitter-rabbitmq")
+    (rule,) = policy["spec"]["ingress"]
+    assert {"port": "amqp", "protocol": "TCP"} in rule["ports"]
+    namespaces = [
+        p["namespaceSelector"]["matchLabels"]
+        for p in rule["from"]
+        if "namespaceSelector" in p
+    ]
+    assert {"kubernetes.io/metadata.name": "keda"} in namespaces
+
+
 @pytest.mark.parametrize("mode", ["default", "all-features"])
 def test_scale_down_never_kills_a_fanout_chunk_unredone(helm, k8s, mode):
     """A pod removed by KEDA/HPA gets SIGTERM like in a rollout: dramatiq must
