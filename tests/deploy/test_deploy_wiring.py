@@ -623,6 +623,8 @@ def test_key_secrets_are_mounted_where_settings_expect_them(helm, k8s, mode):
         mounts = mounts_of(obj, container, k8s)
         public = mounts[env["JWT_PUBLIC_KEYS_PATH"]]
         assert "secret" in public and "items" not in public["secret"], "a directory"
+        # Rotations reach running pods only through mounts the kubelet updates.
+        assert not [m for m in container["volumeMounts"] if "subPath" in m]
         if role == "api":
             # The whole Secret as a directory: rotations add previous.pem and
             # active-after next to private.pem, and the files update in place.
