@@ -3,7 +3,9 @@
 # migrations and the JWT key Job. The Helm chart chooses the command; CMD is the API.
 # No keys or secrets are baked in: they arrive as mounted Kubernetes Secrets.
 
-# Override to use a mirror or a digest-pinned base (multi-arch: amd64 and arm64).
+# Override to use a mirror or a digest-pinned base (multi-arch: amd64 and arm64):
+# --build-arg PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:<index digest>
+# (`docker buildx imagetools inspect python:3.11-slim-bookworm` prints it).
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
@@ -13,10 +15,11 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 
-# Dependencies first: this layer is rebuilt only when pyproject.toml changes.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; print('\n'.join(deps))" > requirements.txt \
-    && pip install --no-cache-dir --requirement requirements.txt
+# Dependencies first: this layer is rebuilt only when the lock changes. Every
+# package, transitive ones included, is pinned with its hashes (`make lock`), so
+# two builds of one commit install the same files and a tampered one fails.
+COPY pyproject.toml requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes --no-deps --requirement requirements.lock
 
 # `skaffold dev` builds with INSTALL_DEV_TOOLS=true for dramatiq --watch.
 ARG INSTALL_DEV_TOOLS=false
@@ -27,7 +30,7 @@ RUN if [ "$INSTALL_DEV_TOOLS" = "true" ]; then \
 # Then the sources (.dockerignore lets only the packages in).
 COPY . .
 RUN pip install --no-cache-dir --no-deps . \
-    && rm -rf build ./*.egg-info requirements.txt
+    && rm -rf build ./*.egg-info requirements.lock
 
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="twitter-backend" \

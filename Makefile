@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv lint format bench bench-quick k8s-tools kind-dev clean
+.PHONY: run test venv lint format lock bench bench-quick k8s-tools kind-dev clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,15 @@ lint: $(STAMP)
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+# requirements.lock: every package the image installs, pinned with its hashes
+# (Dockerfile: pip install --require-hashes). Run after changing dependencies.
+lock:
+	test -x var/lock-venv/bin/pip-compile || ($(PYTHON) -m venv var/lock-venv \
+		&& var/lock-venv/bin/pip install -q pip-tools==7.7.0)
+	CUSTOM_COMPILE_COMMAND="make lock" var/lock-venv/bin/pip-compile --quiet \
+		--generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links \
+		--output-file requirements.lock pyproject.toml
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

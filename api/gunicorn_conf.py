@@ -52,6 +52,30 @@ def on_starting(server):
             stale.unlink(missing_ok=True)
 
 
+def when_ready(server):
+    """Serve the workers' metrics from the master on METRICS_PORT: one target per
+    pod whichever worker a scrape would have reached, and a port of its own
+    that no Ingress routes (the API port answers 404 for /metrics)."""
+    if not _settings.metrics_port:
+        return
+    if not _settings.metrics_dir:
+        server.log.warning(
+            "PROMETHEUS_MULTIPROC_DIR is not set: METRICS_PORT serves the master's "
+            "own metrics only, not the workers'"
+        )
+    from api.metrics import serve_metrics
+
+    try:
+        server.metrics_server = serve_metrics(
+            _settings.metrics_port, _settings.metrics_dir
+        )
+    except OSError as ex:
+        # The API still serves; the failing scrape target is what alerts.
+        server.log.error("metrics port %s: %s", _settings.metrics_port, ex)
+        return
+    server.log.info("metrics on port %s", _settings.metrics_port)
+
+
 def pre_fork(server, worker):
     """A slot on the shared connection board for the worker about to start."""
     in_use = {w.board_slot for w in server.WORKERS.values()}

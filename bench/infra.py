@@ -186,6 +186,7 @@ def service_env(
         ACCESS_TOKEN_TTL_S="14400",
         PORT=str(ports["api"]),
         WORKER_METRICS_PORT=str(ports["worker_metrics"]),
+        METRICS_PORT=str(ports["metrics"]),
         PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
         PYTHONUNBUFFERED="1",
     )

@@ -71,9 +71,11 @@ def throughput(world: World, files: dict) -> dict[str, list[load.Measurement]]:
     for _ in range(p.rounds):
         for name, (port, meters) in targets.items():
             service = world.services["noop" if name == "noop" else "api"]
-            before, boots = appmetrics.scrape(world.ports["api"]), service.boots()
+            before, boots = appmetrics.scrape(world.ports["metrics"]), service.boots()
             m = load.closed(wrk, port, files[name], p.read_s, p.connections, meters)
-            m.counters = appmetrics.delta(before, appmetrics.scrape(world.ports["api"]))
+            m.counters = appmetrics.delta(
+                before, appmetrics.scrape(world.ports["metrics"])
+            )
             # gunicorn's max_requests restarts a worker every 20k requests
             m.counters["worker_restarts"] = service.boots() - boots
             runs[name].append(m)

@@ -74,7 +74,11 @@ def build(
     timings: dict[str, float] = {}
     infra.create(names)
     ports = dict(
-        zip(("api", "noop", "worker_metrics"), server.free_ports(3), strict=True)
+        zip(
+            ("api", "noop", "worker_metrics", "metrics"),
+            server.free_ports(4),
+            strict=True,
+        )
     )
     metrics_dir = names.workdir / "metrics"
     metrics_dir.mkdir(parents=True, exist_ok=True)

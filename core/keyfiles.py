@@ -11,11 +11,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
+import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+log = logging.getLogger(__name__)
 
 ALGORITHM = "RS256"  # chosen by measurement: see README "Why RS256"
 RSA_KEY_BITS = 2048
@@ -102,3 +108,178 @@ def ensure_dev_keypair(private_path: str, public_dir: str) -> bool:
         return False
     write_keypair(private_path, public_dir)
     return True
+
+
+# -- Rotation without restarts ----------------------------------------------------
+#
+# The private-key directory may hold, beside the signing key, the key it
+# replaces and the wall-clock second from which the new one may sign (written by
+# `python -m keys rotate`). Verifiers elsewhere learn the new public key only when
+# their kubelet refreshes the mounted Secret (up to a minute or two), so the
+# signer keeps using the previous key until then: a token is never signed with a
+# key that some pod cannot verify yet.
+PREVIOUS_KEY_FILE = "previous.pem"
+ACTIVE_AFTER_FILE = "active-after"
+KEY_CHECK_S = 2.0  # how often a process looks for changed key files
+
+
+@dataclass(frozen=True)
+class KeySet:
+    """What a process signs and verifies with at one moment."""
+
+    signing: rsa.RSAPrivateKey | None
+    kid: str | None
+    public: dict[str, rsa.RSAPublicKey]
+
+
+class StaticKeys:
+    """A fixed key set (tests, tools)."""
+
+    def __init__(self, keys: KeySet):
+        self._keys = keys
+
+    def current(self) -> KeySet:
+        return self._keys
+
+
+def _stat(path: Path):
+    try:
+        st = path.stat()  # follows the kubelet's ..data symlinks
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+class WatchedKeys:
+    """The key files of one process, re-read when they change on disk.
+
+    A Kubernetes Secret volume is updated in place (a new directory behind the
+    ``..data`` symlink), so a rotation reaches running pods without a restart.
+    Every ``KEY_CHECK_S`` the first caller stats the files (no reads unless
+    something changed) and re-decides which key signs: the newest private key
+    once its public key is in this process's verification set, its
+    ``active-after`` time has passed, and, when this process saw that public key
+    appear, ``propagation_s`` have passed since (for rotations made without
+    ``active-after``); until then the previous key. Files that fail to parse
+    (a half-written rotation) leave the last good set in place.
+    """
+
+    def __init__(
+        self,
+        private_path: str | os.PathLike | None,
+        public_path: str | os.PathLike,
+        *,
+        propagation_s: float = 0,
+        clock=time.time,
+        monotonic=time.monotonic,
+    ):
+        self._private = Path(private_path) if private_path else None
+        self._public = Path(public_path)
+        self._propagation_s = propagation_s
+        self._clock = clock
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._first_seen: dict[str, float] = {}
+        self._loaded_once = False
+        self._last_signing: rsa.RSAPrivateKey | None = None
+        self._stamp = self._stamp_now()
+        self._files = self._read()
+        self._keys = self._decide()
+        self._next_check = monotonic() + KEY_CHECK_S
+
+    def current(self) -> KeySet:
+        now = self._monotonic()
+        if now >= self._next_check and self._lock.acquire(blocking=False):
+            try:
+                self._next_check = now + KEY_CHECK_S
+                self._refresh()
+            finally:
+                self._lock.release()
+        return self._keys
+
+    def _refresh(self) -> None:
+        stamp = self._stamp_now()
+        if stamp != self._stamp:
+            try:
+                files = self._read()
+            except (OSError, ValueError) as ex:
+                log.warning("keeping the current JWT keys: %s", ex)
+                return  # retried at the next check: the stamp stays old
+            self._stamp, self._files = stamp, files
+        keys = self._decide()
+        old = self._keys
+        if (
+            keys.signing is not old.signing
+            or keys.public.keys() != old.public.keys()
+            or any(keys.public[k] is not old.public[k] for k in keys.public)
+        ):
+            # Replaced only on change: callers cache work per key set.
+            self._keys = keys
+
+    def _stamp_now(self) -> tuple:
+        public = (
+            sorted((p.name, _stat(p)) for p in self._public.glob("*.pem"))
+            if self._public.is_dir()
+            else [_stat(self._public)]
+        )
+        private = ()
+        if self._private is not None:
+            folder = self._private.parent
+            private = tuple(
+                _stat(p)
+                for p in (
+                    self._private,
+                    folder / PREVIOUS_KEY_FILE,
+                    folder / ACTIVE_AFTER_FILE,
+                )
+            )
+        return (tuple(public), private)
+
+    def _read(self) -> dict:
+        public = load_public_keys(self._public)
+        now = self._clock()
+        for kid in public:
+            if kid not in self._first_seen:
+                # Keys present at start count as propagated long ago.
+                self._first_seen[kid] = now if self._loaded_once else float("-inf")
+        self._loaded_once = True
+        files = {"public": public, "current": None, "previous": None, "after": None}
+        if self._private is not None:
+            folder = self._private.parent
+            files["current"] = load_private_key(self._private)
+            previous = folder / PREVIOUS_KEY_FILE
+            if previous.exists():
+                files["previous"] = load_private_key(previous)
+            after = folder / ACTIVE_AFTER_FILE
+            if after.exists():
+                files["after"] = float(after.read_text().strip() or 0)
+        return files
+
+    def _decide(self) -> KeySet:
+        files = self._files
+        public = dict(files["public"])
+        signing = files["current"]
+        if signing is not None:
+            signing = self._choose(signing, files["previous"], files["after"], public)
+            self._last_signing = signing
+            kid = key_id(signing.public_key())
+            # This process always verifies what it signs.
+            public.setdefault(kid, signing.public_key())
+            return KeySet(signing, kid, public)
+        return KeySet(None, None, public)
+
+    def _choose(self, new, previous, active_after, public):
+        now = self._clock()
+        new_kid = key_id(new.public_key())
+        ready = (
+            new_kid in public
+            and (active_after is None or now >= active_after)
+            and now >= self._first_seen.get(new_kid, now) + self._propagation_s
+        )
+        if ready:
+            return new
+        for older in (previous, self._last_signing):
+            if older is not None and key_id(older.public_key()) in public:
+                return older
+        # Nothing older that verifiers know: better sign than refuse logins.
+        return new

@@ -91,9 +91,15 @@ class Settings:
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     broker_password: str = ""
     broker_kind: str = "rabbitmq"  # "rabbitmq" or "redis" (standalone mode)
+    # RabbitMQ queue type: "classic" or "quorum" (replicated; the Helm chart's
+    # default). A declared queue keeps its type: see charts/twitter/UPGRADING.md.
+    broker_queue_type: str = "classic"
     # --- Tokens -------------------------------------------------------------
     jwt_private_key_path: str = str(PROJECT_ROOT / "keys/dev/private.pem")
     jwt_public_keys_path: str = str(PROJECT_ROOT / "keys/dev/public")
+    # Longest time a changed key Secret takes to reach every pod (kubelet sync):
+    # a rotated key signs only after its public key has been out this long.
+    jwt_key_propagation_s: int = 120
     jwt_issuer: str = "twitter-backend"
     jwt_audience: str = "twitter-api"
     access_token_ttl_s: int = 900
@@ -136,6 +142,9 @@ class Settings:
     # --- Metrics -------------------------------------------------------------
     metrics_dir: str = ""
     worker_metrics_port: int = 9191
+    # The gunicorn master serves every worker's metrics here, never on `port`;
+    # 0 turns the server off.
+    metrics_port: int = 9190
     log_level: str = "INFO"
     # --- Standalone mode (python -m cli standalone) ---------------------------
     # Embedded Postgres/Redis keep their data here between runs.
@@ -161,11 +170,15 @@ class Settings:
             broker_url=env.get("BROKER_URL", d.broker_url),
             broker_password=env.get("BROKER_PASSWORD", ""),
             broker_kind=env.get("BROKER_KIND", d.broker_kind),
+            broker_queue_type=env.get("BROKER_QUEUE_TYPE", d.broker_queue_type),
             jwt_private_key_path=env.get(
                 "JWT_PRIVATE_KEY_PATH", d.jwt_private_key_path
             ),
             jwt_public_keys_path=env.get(
                 "JWT_PUBLIC_KEYS_PATH", d.jwt_public_keys_path
+            ),
+            jwt_key_propagation_s=_int(
+                env, "JWT_KEY_PROPAGATION_S", d.jwt_key_propagation_s
             ),
             jwt_issuer=env.get("JWT_ISSUER", d.jwt_issuer),
             jwt_audience=env.get("JWT_AUDIENCE", d.jwt_audience),
@@ -204,6 +217,7 @@ class Settings:
             ),
             metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR", d.metrics_dir),
             worker_metrics_port=_int(env, "WORKER_METRICS_PORT", d.worker_metrics_port),
+            metrics_port=_int(env, "METRICS_PORT", d.metrics_port),
             log_level=env.get("LOG_LEVEL", d.log_level),
             standalone_data_dir=env.get("STANDALONE_DATA_DIR", d.standalone_data_dir),
         )
@@ -244,6 +258,8 @@ class Settings:
             raise ConfigError("REDIS_MODE must be single or cluster")
         if self.broker_kind not in ("rabbitmq", "redis"):
             raise ConfigError("BROKER_KIND must be rabbitmq or redis")
+        if self.broker_queue_type not in ("classic", "quorum"):
+            raise ConfigError("BROKER_QUEUE_TYPE must be classic or quorum")
         if not self.is_production:
             return
         problems = []

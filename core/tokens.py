@@ -37,31 +37,48 @@ class Claims:
 
 
 class TokenCodec:
-    """Signs and verifies tokens; key objects are parsed once, at start-up."""
+    """Signs and verifies tokens with the keys of a key source.
 
-    def __init__(self, settings: Settings, private_key=None, public_keys=None):
+    ``from_settings`` watches the key files (core.keyfiles.WatchedKeys), so a
+    rotation reaches a running process: new public keys verify (and appear in
+    the JWKS) within seconds, and signing moves to the new key only once every
+    verifier can have it.
+    """
+
+    def __init__(
+        self, settings: Settings, private_key=None, public_keys=None, *, keys=None
+    ):
         self._settings = settings
-        self._private_key = private_key
-        self._kid = keyfiles.key_id(private_key.public_key()) if private_key else None
-        self._public_keys = dict(public_keys or {})
+        if keys is None:
+            public = dict(public_keys or {})
+            kid = None
+            if private_key is not None:
+                kid = keyfiles.key_id(private_key.public_key())
+                public.setdefault(kid, private_key.public_key())
+            keys = keyfiles.StaticKeys(keyfiles.KeySet(private_key, kid, public))
+        self._keys = keys
         self._verified: dict[tuple[str, str], Claims] = {}
-        if self._kid and self._kid not in self._public_keys:
-            self._public_keys[self._kid] = private_key.public_key()
+        self._verified_with = keys.current()
 
     @classmethod
     def from_settings(cls, settings: Settings, signing: bool = True) -> TokenCodec:
-        private_key = (
-            keyfiles.load_private_key(settings.jwt_private_key_path)
-            if signing
-            else None
+        keys = keyfiles.WatchedKeys(
+            settings.jwt_private_key_path if signing else None,
+            settings.jwt_public_keys_path,
+            propagation_s=settings.jwt_key_propagation_s,
         )
-        public_keys = keyfiles.load_public_keys(settings.jwt_public_keys_path)
-        return cls(settings, private_key, public_keys)
+        return cls(settings, keys=keys)
+
+    @property
+    def kid(self) -> str | None:
+        """The kid new tokens are signed with."""
+        return self._keys.current().kid
 
     def issue(
         self, user_id: int, family_id: str, token_type: str
     ) -> tuple[str, Claims]:
-        if self._private_key is None:
+        keys = self._keys.current()
+        if keys.signing is None:
             raise RuntimeError("this process has no signing key")
         now = int(time.time())
         ttl = (
@@ -83,9 +100,9 @@ class TokenCodec:
         }
         token = jwt.encode(
             payload,
-            self._private_key,
+            keys.signing,
             algorithm=keyfiles.ALGORITHM,
-            headers={"kid": self._kid},
+            headers={"kid": keys.kid},
         )
         return token, claims
 
@@ -99,21 +116,26 @@ class TokenCodec:
         expiry is re-checked on every use, and revocation is not cached at
         all (see core.revocation).
         """
+        keys = self._keys.current()
+        if keys is not self._verified_with:
+            # A retired key must stop verifying, cached tokens included.
+            self._verified = {}
+            self._verified_with = keys
         cached = self._verified.get((token, token_type))
         if cached is not None:
             if cached.expires_at + LEEWAY_S < time.time():
                 raise Unauthorized("Token expired", code="token_expired")
             return cached
-        claims = self._verify(token, token_type)
+        claims = self._verify(token, token_type, keys.public)
         if len(self._verified) >= VERIFIED_CACHE_SIZE:
             self._verified.clear()  # crude but bounded; refills from live tokens
         self._verified[(token, token_type)] = claims
         return claims
 
-    def _verify(self, token: str, token_type: str) -> Claims:
+    def _verify(self, token: str, token_type: str, public_keys: dict) -> Claims:
         try:
             header = jwt.get_unverified_header(token)
-            key = self._public_keys.get(header.get("kid"))
+            key = public_keys.get(header.get("kid"))
             if key is None or header.get("alg") != keyfiles.ALGORITHM:
                 raise Unauthorized(
                     "Token signed with an unknown key", code="invalid_token"
@@ -144,7 +166,7 @@ class TokenCodec:
     def jwks(self) -> dict:
         """The JWKS document of every accepted verification key."""
         keys = []
-        for kid, key in sorted(self._public_keys.items()):
+        for kid, key in sorted(self._keys.current().public.items()):
             jwk = keyfiles.public_jwk(key)
             jwk.update({"kid": kid, "use": "sig", "alg": keyfiles.ALGORITHM})
             keys.append(jwk)

@@ -61,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cluster.add_argument("--jwt-private-secret", help="Secret with private.pem")
     cluster.add_argument("--jwt-public-secret", help="Secret with one <kid>.pem a key")
+    cluster.add_argument(
+        "--propagation-seconds",
+        type=int,
+        default=defaults.jwt_key_propagation_s,
+        help="a rotated key signs only this long after its public key is out "
+        "(JWT_KEY_PROPAGATION_S; default %(default)s)",
+    )
 
     ensure = commands.add_parser(
         "ensure-secret", parents=[cluster], help="create the Secrets if absent"
@@ -153,7 +160,11 @@ def run_ensure(args: argparse.Namespace) -> int:
     store = connect(args, args.label)
     if names:
         result = kube.ensure_jwt(
-            store, *names, rotation=args.rotation, retire=args.retire_kid
+            store,
+            *names,
+            rotation=args.rotation,
+            retire=args.retire_kid,
+            propagation_s=args.propagation_seconds,
         )
         if result.created:
             print(f"created {names[0]} and {names[1]}: signing kid {result.kid}")
@@ -174,9 +185,14 @@ def run_ensure(args: argparse.Namespace) -> int:
 
 def run_rotate(args: argparse.Namespace) -> int:
     private, public = _jwt_names(args, required=True)
-    kid = kube.rotate_jwt(connect(args), private, public)
-    print(f"{private} now signs with kid {kid}; old public keys kept in {public}")
-    print("restart the API pods to sign with it: kubectl rollout restart deploy/...")
+    kid = kube.rotate_jwt(
+        connect(args), private, public, propagation_s=args.propagation_seconds
+    )
+    print(f"{private} holds kid {kid}; old public keys kept in {public}")
+    print(
+        f"running API pods sign with it in {args.propagation_seconds} s, "
+        "once every pod can verify it; no restart needed"
+    )
     return 0
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -209,6 +210,7 @@ def ensure_jwt(
     *,
     rotation: int = 0,
     retire: Iterable[str] = (),
+    propagation_s: int = 0,
 ) -> JwtResult:
     """Create the key pair if absent; rotate only when ``rotation`` is raised."""
     private = store.read(private_name)
@@ -237,7 +239,13 @@ def ensure_jwt(
     applied = int(_annotations(private).get(ANNOTATION_ROTATION, "0") or 0)
     if rotation > applied:
         result.rotated_from = kid
-        result.kid = rotate_jwt(store, private_name, public_name, rotation=rotation)
+        result.kid = rotate_jwt(
+            store,
+            private_name,
+            public_name,
+            rotation=rotation,
+            propagation_s=propagation_s,
+        )
     result.retired = retire_kids(store, private_name, public_name, retire)
     return result
 
@@ -248,19 +256,35 @@ def rotate_jwt(
     public_name: str,
     *,
     rotation: int | None = None,
+    propagation_s: int = 0,
+    now: float | None = None,
 ) -> str:
-    """Sign with a new key from now on, keeping the old public key; returns the kid."""
+    """Rotate to a new signing key, keeping the old public key; returns the kid.
+
+    The new public key is published first. The private Secret then holds the
+    new key, the one it replaces (``previous.pem``) and ``active-after``: running
+    API pods pick the files up without a restart (core.keyfiles.WatchedKeys) and
+    keep signing with the previous key until ``propagation_s`` have passed, by
+    which time every pod's kubelet has the new public key.
+    """
     private = store.read(private_name)
     if private is None:
         raise KeysError(f"secret {private_name!r} does not exist: nothing to rotate")
     if rotation is None:
         rotation = int(_annotations(private).get(ANNOTATION_ROTATION, "0") or 0) + 1
+    previous_pem = secret_data(private).get(PRIVATE_KEY)
+    _signing_key(private, private_name)  # refuse to rotate away from garbage
     kid, private_pem, public_pem = _new_keypair()
     add_public_key(store, public_name, kid, public_pem)
     annotations = {ANNOTATION_KID: kid, ANNOTATION_ROTATION: str(rotation)}
+    active_after = int((time.time() if now is None else now) + propagation_s)
     patched = store.patch(
         private_name,
-        {PRIVATE_KEY: private_pem},
+        {
+            PRIVATE_KEY: private_pem,
+            keyfiles.PREVIOUS_KEY_FILE: previous_pem,
+            keyfiles.ACTIVE_AFTER_FILE: str(active_after).encode(),
+        },
         annotations,
         resource_version=private.metadata.resource_version,
     )

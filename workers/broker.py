@@ -14,9 +14,9 @@ import dramatiq
 import pika
 import redis
 from dramatiq import Message
-from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.brokers.rabbitmq import DEAD_MESSAGE_TTL, RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.common import q_name
+from dramatiq.common import q_name, xq_name
 
 from core.settings import Settings
 
@@ -33,9 +33,50 @@ REDIS_MAINTENANCE_CHANCE = 50_000  # per million commands
 def make_broker(settings: Settings) -> dramatiq.Broker:
     if settings.broker_kind == "redis":
         return _redis_broker(settings)
-    return RabbitmqBroker(
-        url=_with_timeouts(settings.broker_dsn), confirm_delivery=True
+    return TypedQueueBroker(
+        url=_with_timeouts(settings.broker_dsn),
+        confirm_delivery=True,
+        queue_type=settings.broker_queue_type,
     )
+
+
+class TypedQueueBroker(RabbitmqBroker):
+    """Dramatiq's RabbitMQ broker, declaring its queues with ``x-queue-type``.
+
+    Every queue Dramatiq declares (the queue, its delay queue ``.DQ`` and its
+    dead-letter queue ``.XQ``) gets the configured type: ``quorum`` queues are
+    replicated over a RabbitMQ cluster's nodes and survive losing one. What they
+    cannot do, and we do not use: per-message broker priorities beyond two levels
+    (``x-max-priority``; our actors' ``priority`` is Dramatiq's in-worker order,
+    and urgent work has queues of its own), and non-durable or exclusive queues.
+    RabbitMQ refuses to redeclare a queue with another type, so switching a
+    running broker means new, empty queues (charts/twitter/UPGRADING.md).
+    """
+
+    def __init__(self, *args, queue_type: str = "classic", **kwargs):
+        if queue_type not in ("classic", "quorum"):
+            raise ValueError(f"queue_type must be classic or quorum, not {queue_type}")
+        if queue_type == "quorum" and kwargs.get("max_priority"):
+            raise ValueError("quorum queues do not take x-max-priority")
+        super().__init__(*args, **kwargs)
+        self.queue_type = queue_type
+
+    def _build_queue_arguments(self, queue_name):
+        arguments = super()._build_queue_arguments(queue_name)
+        arguments["x-queue-type"] = self.queue_type
+        return arguments
+
+    def _declare_xq_queue(self, queue_name):
+        # Dramatiq's own declaration with the type added (its arguments are
+        # built inline there, not by _build_queue_arguments).
+        return self.channel.queue_declare(
+            queue=xq_name(queue_name),
+            durable=True,
+            arguments={
+                "x-message-ttl": DEAD_MESSAGE_TTL,
+                "x-queue-type": self.queue_type,
+            },
+        )
 
 
 def _redis_broker(settings: Settings) -> RedisBroker:

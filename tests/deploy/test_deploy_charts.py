@@ -73,6 +73,30 @@ def test_every_chart_lints_strict(helm, k8s):
 @pytest.mark.parametrize(
     "mode", ["default", "all-features", "external", "external-hook"]
 )
+def test_no_mapping_repeats_a_key(helm, k8s, mode):
+    """The API server refuses a manifest with a key written twice (e.g. a pod label
+    given by both commonLabels and podLabels); PyYAML would keep the last."""
+    import yaml
+
+    class Strict(yaml.SafeLoader):
+        pass
+
+    def mapping(loader, node, deep=False):
+        keys = [loader.construct_object(k, deep=deep) for k, _ in node.value]
+        repeated = {k for k in keys if keys.count(k) > 1}
+        assert not repeated, (
+            f"{mode}: key {repeated} twice at line {node.start_mark.line}"
+        )
+        return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+    Strict.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    text = helm.template_text(*k8s.modes[mode])
+    assert list(yaml.load_all(text, Loader=Strict))
+
+
+@pytest.mark.parametrize(
+    "mode", ["default", "all-features", "external", "external-hook"]
+)
 def test_render_is_deterministic(helm, k8s, mode):
     files = k8s.modes[mode]
     assert helm.template_text(*files) == helm.template_text(*files)
@@ -123,14 +147,36 @@ def test_crd_allow_list_is_exercised_and_strict(helm, k8s):
         with pytest.raises(utils.SchemaNotFoundError):
             utils.validate(objs[0], utils.latest_version(), strict=True)
         assert _crd_problems(objs[0]) == []
-        typo = json.loads(json.dumps(objs[0]))
-        endpoints = typo["spec"].get("endpoints") or typo["spec"]["podMetricsEndpoints"]
-        endpoints[0]["intervall"] = endpoints[0].pop("interval")
-        assert any("intervall" in p for p in _crd_problems(typo)), key
-        typo = json.loads(json.dumps(objs[0]))
-        endpoints = typo["spec"].get("endpoints") or typo["spec"]["podMetricsEndpoints"]
-        endpoints[0]["interval"] = "30 seconds"
-        assert _crd_problems(typo), f"{key}: a bad duration passed"
+        for field, bad_value in _TYPOS[kind]:
+            typo = json.loads(json.dumps(objs[0]))
+            *parents, leaf = field
+            node = typo["spec"]
+            for part in parents:
+                node = node[part]
+            node[leaf + "x"] = node.pop(leaf)
+            assert any(leaf + "x" in p for p in _crd_problems(typo)), (key, field)
+            typo = json.loads(json.dumps(objs[0]))
+            node = typo["spec"]
+            for part in parents:
+                node = node[part]
+            node[leaf] = bad_value
+            assert _crd_problems(typo), f"{key}: {field} = {bad_value!r} passed"
+
+
+# Per kind: (path under spec of a field to misspell, a wrong value for it).
+_TYPOS = {
+    "ServiceMonitor": [(("endpoints", 0, "interval"), "30 seconds")],
+    "PodMonitor": [(("podMetricsEndpoints", 0, "interval"), "30 seconds")],
+    "ScaledObject": [
+        (("triggers", 0, "metadata", "queueName"), ""),
+        (("triggers", 0, "metadata", "mode"), "QueueLenght"),
+        (("advanced", "horizontalPodAutoscalerConfig"), {"behaviour": {}}),
+    ],
+    "HTTPRoute": [
+        (("rules", 0, "backendRefs", 0, "port"), "http"),
+        (("parentRefs", 0, "sectionName"), 443),
+    ],
+}
 
 
 def test_subcharts_render_valid_on_their_own(helm, k8s):

@@ -136,3 +136,71 @@ def test_image_processes_match_the_contract(k8s):
     )
     assert "EXPOSE 8000" in text
     assert "pip install --no-cache-dir --no-deps ." in text  # the project itself
+
+
+def _lock(k8s) -> dict[str, tuple[str, list[str]]]:
+    """name -> (version, hashes) from requirements.lock."""
+    text = (k8s.root / "requirements.lock").read_text()
+    entries: dict[str, tuple[str, list[str]]] = {}
+    for block in re.split(r"\n(?=[A-Za-z0-9])", text):
+        block = block.strip()
+        if not block or block.startswith("#"):
+            continue
+        head = block.split()[0]
+        match = re.fullmatch(r"([A-Za-z0-9._-]+)==([A-Za-z0-9.+!-]+)", head)
+        assert match, f"not pinned with ==: {head}"
+        hashes = re.findall(r"--hash=sha256:([0-9a-f]{64})", block)
+        entries[match.group(1).lower().replace("_", "-")] = (match.group(2), hashes)
+    return entries
+
+
+def test_image_installs_only_hashed_pins_from_the_lock(k8s):
+    """Two builds of one commit get the same files: the Dockerfile installs the
+    lock with --require-hashes, every entry is pinned and hashed, and the lock
+    satisfies pyproject.toml's dependencies."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    steps = instructions(k8s.root / "Dockerfile")
+    installs = [rest for word, rest in steps if word == "RUN" and "pip install" in rest]
+    deps = installs[0]
+    assert "--require-hashes" in deps and "--requirement requirements.lock" in deps
+    copies = [rest for word, rest in steps if word == "COPY"]
+    assert copies[0].split()[:2] == ["pyproject.toml", "requirements.lock"]
+    assert "requirements.lock" in dockerignore_included(k8s.root)
+    lock = _lock(k8s)
+    for name, (_version, hashes) in lock.items():
+        assert hashes, f"{name} has no hash"
+    project = tomllib.loads((k8s.root / "pyproject.toml").read_text())
+    for line in project["project"]["dependencies"]:
+        req = Requirement(line)
+        name = req.name.lower().replace("_", "-")
+        assert name in lock, f"{name} missing from requirements.lock: run make lock"
+        assert req.specifier.contains(lock[name][0], prereleases=True), (
+            f"{name}=={lock[name][0]} does not satisfy {req}: run make lock"
+        )
+    assert "pika" in lock and "hiredis" in lock, "extras' packages are locked too"
+
+
+def test_data_service_images_pin_tag_and_digest_with_an_upgrade_note(helm, k8s):
+    import yaml
+
+    digest = "sha256:" + "ab" * 32
+    for name, chart in k8s.subcharts.items():
+        image = yaml.safe_load((chart / "values.yaml").read_text())["image"]
+        notes = (chart / "UPGRADING.md").read_text()
+        rows = [
+            [c.strip() for c in line.strip("|").split("|")]
+            for line in notes.splitlines()
+            if line.startswith("| 20")
+        ]
+        pins = {(row[1], row[2]) for row in rows}
+        listed = image["digest"] or "(none yet"
+        assert any(tag == image["tag"] and d.startswith(listed) for tag, d in pins), (
+            f"{name}: UPGRADING.md lacks a line for {image['tag']} {image['digest']}"
+        )
+        rendered = helm.render(sets=(f"{name}.image.digest={digest}",))
+        server = rendered.get("StatefulSet", f"twitter-{name}")
+        container = k8s.containers(server, init=False)[0]
+        assert container["image"] == f"{name}:{image['tag']}@{digest}"

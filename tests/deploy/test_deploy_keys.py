@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -145,6 +146,14 @@ def test_rotate_and_retire_commands(fake_kube, capsys):
     assert public_kids(fake_kube) == {old, new}
     annotations = fake_kube.secrets[(NS, PRIVATE)]["metadata"]["annotations"]
     assert annotations["twitter-backend/rotation"] == "1"
+    # Running pods keep signing with the previous key until every pod has the
+    # new public key (core.keyfiles.WatchedKeys reads these two files).
+    from core import keyfiles
+
+    data = fake_kube.secret_data(NS, PRIVATE)
+    previous = serialization.load_pem_private_key(data["previous.pem"], None)
+    assert keyfiles.key_id(previous.public_key()) == old
+    assert 0 < int(data["active-after"]) - time.time() <= 120
     # The signing key cannot be retired...
     code, _, err = run(
         fake_kube,
@@ -154,8 +163,7 @@ def test_rotate_and_retire_commands(fake_kube, capsys):
         NS,
         "--release",
         "twitter",
-        "--kid",
-        new,
+        f"--kid={new}",  # a kid may start with "-"
     )
     assert code == 1 and "signing key" in err
     # ...the old one can, once its tokens have expired.
@@ -167,8 +175,7 @@ def test_rotate_and_retire_commands(fake_kube, capsys):
         NS,
         "--release",
         "twitter",
-        "--kid",
-        old,
+        f"--kid={old}",
     )
     assert code == 0 and old in out
     assert public_kids(fake_kube) == {new}

@@ -300,7 +300,7 @@ def _metrics_targets(rendered, k8s):
         component = obj["metadata"]["labels"].get("app.kubernetes.io/component", "")
         container = k8s.containers(obj, init=False)[0]
         if component == "api":
-            yield obj, container, "http"
+            yield obj, container, "metrics"  # METRICS_PORT, not the API port
         elif component.startswith("worker-"):
             yield obj, container, "metrics"
 
@@ -323,7 +323,8 @@ def test_pods_carry_scrape_annotations_for_the_ports_that_serve_metrics(
 ):
     from core.settings import Settings
 
-    assert METRICS_PATH in api_routes(k8s)
+    # The API port never serves metrics (the gunicorn master does, on METRICS_PORT).
+    assert METRICS_PATH not in api_routes(k8s)
     rendered = helm.render_mode(mode)
     config = rendered.get("ConfigMap", "twitter-config")["data"]
     settings = Settings.from_env({**config, "APP_ENV": "test"})
@@ -336,10 +337,12 @@ def test_pods_carry_scrape_annotations_for_the_ports_that_serve_metrics(
         assert annotations["prometheus.io/port"] == str(port), where
         assert annotations["prometheus.io/path"] == METRICS_PATH, where
         # The port the process really binds.
-        bound = settings.port if port_name == "http" else settings.worker_metrics_port
+        api = obj["metadata"]["name"] == "twitter-api"
+        bound = settings.metrics_port if api else settings.worker_metrics_port
         assert port == bound, where
-        roles.add(port_name)
-    assert roles == {"http", "metrics"}
+        assert port != settings.port, where
+        roles.add("api" if api else "worker")
+    assert roles == {"api", "worker"}
 
 
 def test_scrape_annotations_can_be_switched_off(helm, k8s):

@@ -80,12 +80,12 @@ def app_containers(rendered, k8s):
         for c in spec.get("initContainers") or []:
             if c["name"] == "wait-for-schema":
                 found.append(("wait", obj, c))
-        for c in spec["containers"]:
-            if component == "api":
+        for c in spec["containers"]:  # sidecars (other names) are the user's
+            if component == "api" and c["name"] == "api":
                 found.append(("api", obj, c))
-            elif component.startswith("worker-"):
+            elif component.startswith("worker-") and c["name"] == "worker":
                 found.append(("worker", obj, c))
-            elif component == "migrate":
+            elif component == "migrate" and c["name"] == "migrate":
                 found.append(("migrate", obj, c))
     return found
 
@@ -94,8 +94,13 @@ def env_of(rendered, container) -> dict[str, tuple]:
     """Every variable a container gets, as ('value', v) / ('secret', name, key)."""
     env: dict[str, tuple] = {}
     for source in container.get("envFrom") or []:
+        if "configMapRef" not in source:
+            continue  # a user's extraEnvFrom Secret
         ref = source["configMapRef"]["name"]
-        cm = rendered.get("ConfigMap", ref)
+        cm = rendered.find("ConfigMap", ref)
+        if cm is None:  # a user's own ConfigMap (extraEnvFrom)
+            assert ref != "twitter-config", "the chart's ConfigMap is missing"
+            continue
         for key, value in cm["data"].items():
             env[key] = ("value", value)
     for item in container.get("env") or []:
@@ -286,8 +291,8 @@ def test_probes_and_helm_tests_hit_routes_that_exist(helm, k8s):
     assert called - routes == set(), (
         f"helm tests call missing routes: {called - routes}"
     )
-    for route in ("/metrics", "/openapi.json"):
-        assert route in routes
+    assert "/openapi.json" in routes
+    assert "/metrics" not in routes, "metrics belong on METRICS_PORT, not the API port"
 
 
 def test_liveness_probes_never_touch_dependencies(helm, k8s):
@@ -618,12 +623,21 @@ def test_key_secrets_are_mounted_where_settings_expect_them(helm, k8s, mode):
         mounts = mounts_of(obj, container, k8s)
         public = mounts[env["JWT_PUBLIC_KEYS_PATH"]]
         assert "secret" in public and "items" not in public["secret"], "a directory"
+        # Rotations reach running pods only through mounts the kubelet updates.
+        assert not [m for m in container["volumeMounts"] if "subPath" in m]
         if role == "api":
+            # The whole Secret as a directory: rotations add previous.pem and
+            # active-after next to private.pem, and the files update in place.
             path = env["JWT_PRIVATE_KEY_PATH"]
+            assert posixpath.basename(path) == "private.pem"
             volume = mounts[posixpath.dirname(path)]["secret"]
-            assert volume["items"] == [
-                {"key": "private.pem", "path": posixpath.basename(path)}
-            ]
+            assert "items" not in volume
+            mount = next(
+                m
+                for m in container["volumeMounts"]
+                if m["mountPath"] == posixpath.dirname(path)
+            )
+            assert "subPath" not in mount, "a subPath mount never updates"
             private_secrets.add(volume["secretName"])
     assert len(private_secrets) == 1
     for obj in rendered.workloads():
@@ -775,7 +789,9 @@ def test_optional_features_render(helm, k8s):
     rendered = helm.render_mode("all-features")
     assert rendered.get("PodDisruptionBudget", "twitter-api")
     assert rendered.get("PodDisruptionBudget", "twitter-worker-fanout")
-    assert rendered.find("PodDisruptionBudget", "twitter-worker-bulk") is None
+    # One replica, but autoscaled up to three: a PDB keeps evictions one at a time.
+    assert rendered.get("PodDisruptionBudget", "twitter-worker-bulk")
+    assert rendered.find("PodDisruptionBudget", "twitter-worker-default") is None
     hpa = rendered.get("HorizontalPodAutoscaler", "twitter-api")
     assert hpa["spec"]["minReplicas"] == 2
     assert "replicas" not in rendered.get("Deployment", "twitter-api")["spec"]
@@ -803,13 +819,17 @@ def test_default_ingress_host_and_class(helm, k8s):
 def test_config_and_secret_changes_roll_the_pods(helm, k8s):
     base = helm.render_mode("default")
     changed = helm.render(sets=("config.timelineCap=900",))
-    rotated = helm.render(sets=("jwt.rotation=1",))
+    moved = helm.render(sets=("jwt.existingSecret=a", "jwt.existingPublicSecret=b"))
+    rotated = helm.render(sets=("jwt.rotation=1", "jwt.retiredKids={" + "A" * 43 + "}"))
     for name in ("twitter-api", "twitter-worker-default"):
         before = k8s.pod_metadata(base.get("Deployment", name))["annotations"]
         after = k8s.pod_metadata(changed.get("Deployment", name))["annotations"]
         assert before["checksum/config"] != after["checksum/config"]
-        after = k8s.pod_metadata(rotated.get("Deployment", name))["annotations"]
+        after = k8s.pod_metadata(moved.get("Deployment", name))["annotations"]
         assert before["checksum/secrets"] != after["checksum/secrets"]
+        # Key rotation reaches the running pods through the mounted files.
+        after = k8s.pod_metadata(rotated.get("Deployment", name))["annotations"]
+        assert before == after, "a key rotation must not roll the pods"
 
 
 def test_dev_mode_syncs_sources_and_reloads(helm, k8s):
@@ -847,6 +867,9 @@ def test_subchart_generated_secret_names_match_the_app(helm, k8s):
 DELIBERATE_DEFAULTS = {
     "APP_ENV",  # production
     "TRUSTED_PROXIES",  # the cluster's pod networks, where the ingress controller runs
+    # Replicated queues for a cluster; the code keeps classic so that an existing
+    # broker's queues are never redeclared with another type (UPGRADING.md).
+    "BROKER_QUEUE_TYPE",
 }
 
 

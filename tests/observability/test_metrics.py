@@ -9,7 +9,9 @@ import urllib.request
 
 import pika
 import pytest
+from falcon import testing
 
+from api.metrics import metrics_app
 from core import metrics, outbox
 from tests.factories import user_with_token
 from tests.observability.scrape import current, families, value
@@ -17,9 +19,11 @@ from tests.observability.scrape import current, families, value
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def test_metrics_route_parses_and_labels_routes_by_template(client):
+def test_metrics_route_parses_and_labels_routes_by_template(client, settings):
     client.simulate_get("/user/data/somebody")
-    r = client.simulate_get("/metrics")
+    # The API itself has no /metrics (a port of its own serves them).
+    assert client.simulate_get("/metrics").status_code == 404
+    r = testing.TestClient(metrics_app(settings.metrics_dir)).simulate_get("/metrics")
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/plain")
     found = families(r.text)
     assert "http_request_duration_seconds" in found

@@ -32,13 +32,78 @@ app.kubernetes.io/instance: {{ .ctx.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
-{{/* Recommended labels. Call with (dict "ctx" $ "component" "api"). */}}
+{{/* Recommended labels plus commonLabels. Call with (dict "ctx" $ "component" "api"). */}}
 {{- define "twitter.labels" -}}
 helm.sh/chart: {{ include "twitter.chart" .ctx }}
 {{ include "twitter.selectorLabels" . }}
 app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 app.kubernetes.io/part-of: {{ include "twitter.name" .ctx }}
+{{- with (merge (dict) .ctx.Values.commonLabels ((.ctx.Values.global).commonLabels | default dict)) }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Pod options of one component, resolved against the top-level defaults, as JSON.
+Maps (nodeSelector, podAnnotations, podLabels) merge, the most specific key
+winning; affinity, tolerations and priorityClassName take the most specific
+non-empty one; the extra* lists and sidecars add up (defaults first);
+topologySpreadConstraints are the component's own (a worker group's if it sets
+the key, even to []), each completed with this component's labelSelector.
+Call with (dict "ctx" $ "component" "api" "values" .Values.api "defaults" dict).
+*/}}
+{{- define "twitter.podOptions" -}}
+{{- $v := .ctx.Values }}
+{{- $c := .values }}
+{{- $d := .defaults | default dict }}
+{{- $o := dict }}
+{{- $_ := set $o "nodeSelector" (merge (dict) ($c.nodeSelector | default dict) ($d.nodeSelector | default dict) ($v.nodeSelector | default dict)) }}
+{{- $_ := set $o "podAnnotations" (merge (dict) ($c.podAnnotations | default dict) ($d.podAnnotations | default dict) ($v.podAnnotations | default dict)) }}
+{{- $_ := set $o "podLabels" (merge (dict) ($c.podLabels | default dict) ($d.podLabels | default dict) ($v.podLabels | default dict)) }}
+{{- $_ := set $o "affinity" ($c.affinity | default $d.affinity | default $v.affinity | default dict) }}
+{{- $_ := set $o "tolerations" ($c.tolerations | default $d.tolerations | default $v.tolerations | default list) }}
+{{- $_ := set $o "priorityClassName" ($c.priorityClassName | default $d.priorityClassName | default "") }}
+{{- range $key := list "extraEnv" "extraEnvFrom" "extraVolumes" "extraVolumeMounts" "extraInitContainers" "sidecars" }}
+{{- $_ := set $o $key (concat (index $d $key | default list) (index $c $key | default list)) }}
+{{- end }}
+{{- $spread := ternary $c.topologySpreadConstraints $d.topologySpreadConstraints (hasKey $c "topologySpreadConstraints") }}
+{{- $constraints := list }}
+{{- range $spread }}
+{{- $one := merge (dict) . }}
+{{- if not (hasKey $one "labelSelector") }}
+{{- $_ := set $one "labelSelector" (dict "matchLabels" (include "twitter.selectorLabels" (dict "ctx" $.ctx "component" $.component) | fromYaml)) }}
+{{- if not (hasKey $one "matchLabelKeys") }}
+{{- $_ := set $one "matchLabelKeys" (list "pod-template-hash") }}
+{{- end }}
+{{- end }}
+{{- $constraints = append $constraints $one }}
+{{- end }}
+{{- $_ := set $o "topologySpreadConstraints" $constraints }}
+{{- toJson $o }}
+{{- end }}
+
+{{/* Scheduling fields of a pod spec from resolved podOptions (YAML, at pod-spec indent 0). */}}
+{{- define "twitter.scheduling" -}}
+{{- with .priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with .nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .topologySpreadConstraints }}
+topologySpreadConstraints:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end }}
 
 {{- define "twitter.serviceAccountName" -}}
@@ -173,8 +238,15 @@ Call with (dict "ctx" $ "migrate" false).
       key: {{ $rd.usernameKey }}
 {{- $rdUser = "$(REDIS_USERNAME)@" }}
 {{- end }}
+{{- $rdMode := ternary "single" ($ctx.Values.redis.external.mode | default "single") $ctx.Values.redis.enabled }}
+{{- $rdNode := printf "%s:%d" $rd.host (int64 $rd.port) }}
+{{- if and (eq $rdMode "cluster") $ctx.Values.redis.external.seedNodes }}
+{{- $rdNode = first $ctx.Values.redis.external.seedNodes }}
+{{- end }}
+- name: REDIS_MODE
+  value: {{ $rdMode }}
 - name: REDIS_URL
-  value: {{ printf "%s://%s%s:%d/%d" (ternary "rediss" "redis" (and (not $ctx.Values.redis.enabled) $ctx.Values.redis.tls)) $rdUser $rd.host (int64 $rd.port) (int64 $ctx.Values.redis.database) }}
+  value: {{ printf "%s://%s%s/%d" (ternary "rediss" "redis" (and (not $ctx.Values.redis.enabled) $ctx.Values.redis.tls)) $rdUser $rdNode (int64 $ctx.Values.redis.database) }}
 {{- if $rd.secret }}
 - name: REDIS_PASSWORD
   valueFrom:
@@ -191,6 +263,11 @@ Call with (dict "ctx" $ "migrate" false).
       name: {{ $mq.secret }}
       key: {{ $mq.usernameKey }}
 {{- $mqUser = "$(BROKER_USERNAME)" }}
+{{- end }}
+{{- if not $mq.usernameKey }}
+{{- /* Not read by the app (the URL has it); KEDA's rabbitmq trigger reads it. */}}
+- name: BROKER_USERNAME
+  value: {{ $mq.username | quote }}
 {{- end }}
 - name: BROKER_URL
   value: {{ printf "%s://%s@%s:%d/%s" (ternary "amqps" "amqp" (and (not $ctx.Values.rabbitmq.enabled) $ctx.Values.rabbitmq.tls)) $mqUser $mq.host (int64 $mq.port) ($ctx.Values.rabbitmq.vhost | urlquery) }}
@@ -224,6 +301,7 @@ DB_STATEMENT_TIMEOUT_MS: {{ $c.dbStatementTimeoutMs | int64 | quote }}
 REDIS_PREFIX: {{ $c.redisPrefix | quote }}
 JWT_ISSUER: {{ $c.jwtIssuer | quote }}
 JWT_AUDIENCE: {{ $c.jwtAudience | quote }}
+JWT_KEY_PROPAGATION_S: {{ .Values.jwt.propagationSeconds | int64 | quote }}
 ACCESS_TOKEN_TTL_S: {{ $c.accessTokenTtlSeconds | int64 | quote }}
 REFRESH_TOKEN_TTL_S: {{ $c.refreshTokenTtlSeconds | int64 | quote }}
 {{- if kindIs "invalid" $c.cookieSecure }}
@@ -244,6 +322,7 @@ NODE_ID: {{ $c.nodeId | int64 | quote }}
 MAX_BODY_BYTES: {{ $c.maxBodyBytes | int64 | quote }}
 OUTBOX_POLL_S: {{ $c.outboxPollSeconds | float64 | toString | quote }}
 OUTBOX_BATCH: {{ $c.outboxBatch | int64 | quote }}
+BROKER_QUEUE_TYPE: {{ $c.brokerQueueType | quote }}
 RATE_LIMITS_ENABLED: {{ $c.rateLimits.enabled | toString | quote }}
 RATE_LIMIT_STRATEGY: {{ $c.rateLimits.strategy | quote }}
 RATE_LIMIT_AUTH: {{ $c.rateLimits.auth | quote }}
@@ -255,6 +334,7 @@ TRUSTED_PROXIES: {{ join "," $c.trustedProxies | quote }}
 PORT: {{ .Values.api.containerPort | int64 | quote }}
 WEB_WORKERS: {{ .Values.api.gunicorn.workers | int64 | quote }}
 WEB_THREADS: {{ .Values.api.gunicorn.threads | int64 | quote }}
+METRICS_PORT: {{ .Values.api.metricsPort | int64 | quote }}
 WORKER_METRICS_PORT: {{ .Values.workerDefaults.metricsPort | int64 | quote }}
 {{- range $name, $value := $c.extraEnv }}
 {{ $name }}: {{ $value | toString | quote }}
@@ -263,12 +343,13 @@ WORKER_METRICS_PORT: {{ .Values.workerDefaults.metricsPort | int64 | quote }}
 
 {{/*
 Pod annotations that roll pods when configuration changes: the ConfigMap, and
-which Secrets/keys are used plus the JWT rotation counter (the contents of
-externally managed Secrets are invisible to Helm: restart after changing them).
+which Secrets/keys are used (the contents of externally managed Secrets are
+invisible to Helm: restart after changing credentials). JWT key rotations and
+retirements do not roll anything: pods watch the mounted key files.
 */}}
 {{- define "twitter.checksums" -}}
 checksum/config: {{ include "twitter.configData" . | sha256sum }}
-checksum/secrets: {{ list (include "twitter.connectionEnv" (dict "ctx" . "migrate" false)) (include "twitter.jwtPrivateSecretName" .) (include "twitter.jwtPublicSecretName" .) .Values.jwt.rotation .Values.jwt.retiredKids | toJson | sha256sum }}
+checksum/secrets: {{ list (include "twitter.connectionEnv" (dict "ctx" . "migrate" false)) (include "twitter.jwtPrivateSecretName" .) (include "twitter.jwtPublicSecretName" .) | toJson | sha256sum }}
 {{- end }}
 
 {{/* ---------------------------------------------------------------------------
@@ -360,29 +441,49 @@ scrapeTimeout: {{ . }}
       mountPath: /dev-app
 {{- end }}
 
-{{/* Init container that holds API/worker pods until the schema is current. */}}
+{{/*
+Init container that holds API/worker pods until the schema is current. It talks
+to Postgres like the app does, so it gets the component's extra env and mounts
+(a private CA bundle, say). Call with (dict "ctx" $ "opts" $podOptions).
+*/}}
 {{- define "twitter.waitForSchemaInit" -}}
+{{- $ctx := .ctx }}
 - name: wait-for-schema
-  image: {{ include "twitter.image" . }}
-  imagePullPolicy: {{ .Values.image.pullPolicy }}
-  command: ["python", "-m", "migrations", "wait", "--timeout", {{ .Values.migrations.waitTimeoutSeconds | int64 | quote }}]
+  image: {{ include "twitter.image" $ctx }}
+  imagePullPolicy: {{ $ctx.Values.image.pullPolicy }}
+  command: ["python", "-m", "migrations", "wait", "--timeout", {{ $ctx.Values.migrations.waitTimeoutSeconds | int64 | quote }}]
   securityContext:
-    {{- toYaml .Values.containerSecurityContext | nindent 4 }}
+    {{- toYaml $ctx.Values.containerSecurityContext | nindent 4 }}
   envFrom:
     - configMapRef:
-        name: {{ include "twitter.fullname" . }}-config
+        name: {{ include "twitter.fullname" $ctx }}-config
+    {{- with .opts.extraEnvFrom }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
   env:
-    {{- include "twitter.connectionEnv" (dict "ctx" . "migrate" false) | trim | nindent 4 }}
+    {{- include "twitter.connectionEnv" (dict "ctx" $ctx "migrate" false) | trim | nindent 4 }}
+    {{- with .opts.extraEnv }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
   resources:
-    {{- toYaml .Values.migrations.resources | nindent 4 }}
+    {{- toYaml $ctx.Values.migrations.resources | nindent 4 }}
   volumeMounts:
-    {{- include "twitter.commonMounts" . | nindent 4 }}
+    {{- include "twitter.commonMounts" $ctx | nindent 4 }}
+    {{- with .opts.extraVolumeMounts }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
 {{- end }}
 
 {{/* Checks that no schema can express. */}}
 {{- define "twitter.validate" -}}
 {{- if and .Values.migrations.asHook .Values.postgres.enabled }}
 {{- fail "migrations.asHook=true needs an external Postgres (postgres.enabled=false): a pre-install hook runs before the bundled Postgres exists" }}
+{{- end }}
+{{- if and (not .Values.redis.enabled) (eq .Values.redis.external.mode "cluster") (ne (int .Values.redis.database) 0) }}
+{{- fail "redis.database must be 0 with redis.external.mode=cluster: a Redis Cluster has only database 0" }}
+{{- end }}
+{{- if eq (int .Values.api.metricsPort) (int .Values.api.containerPort) }}
+{{- fail "api.metricsPort must differ from api.containerPort: metrics must not be served on the API port" }}
 {{- end }}
 {{- if and .Values.jwt.existingSecret (not .Values.jwt.existingPublicSecret) }}
 {{- fail "jwt.existingPublicSecret is required with jwt.existingSecret" }}
@@ -455,4 +556,33 @@ spec:
         name: {{ include "twitter.fullname" $ctx }}-tests
     - name: tmp
       emptyDir: {}
+{{- end }}
+
+{{/*
+Autoscaling of one worker group: workerDefaults.autoscaling with the group's
+`autoscaling` merged over it. Returns JSON {keda, hpa, cfg}; KEDA wins over the
+CPU HPA (both would fight over the replica count).
+Call with (dict "ctx" $ "worker" $worker).
+*/}}
+{{- define "twitter.workerScaling" -}}
+{{- $a := mergeOverwrite (deepCopy .ctx.Values.workerDefaults.autoscaling) (deepCopy (.worker.autoscaling | default dict)) }}
+{{- toJson (dict "keda" $a.keda.enabled "hpa" (and $a.enabled (not $a.keda.enabled)) "cfg" $a) }}
+{{- end }}
+
+{{/* Name of a worker group's objects. Call with (dict "ctx" $ "worker" $worker). */}}
+{{- define "twitter.workerName" -}}
+{{- printf "%s-worker-%s" (include "twitter.fullname" .ctx) .worker.name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Labels of a pod template, as one map so that no key is written twice (a
+duplicate key is an error for the API server): the recommended and common
+labels, then the pod's extra labels over them, then the selector labels over
+everything (a pod must keep matching its Deployment).
+Call with (dict "ctx" $ "component" "api" "extra" $podLabels).
+*/}}
+{{- define "twitter.podLabels" -}}
+{{- $selector := include "twitter.selectorLabels" (dict "ctx" .ctx "component" .component) | fromYaml }}
+{{- $labels := include "twitter.labels" (dict "ctx" .ctx "component" .component) | fromYaml }}
+{{- toYaml (merge (dict) $selector (.extra | default dict) $labels) }}
 {{- end }}

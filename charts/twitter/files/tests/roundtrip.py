@@ -1,7 +1,10 @@
-"""helm test: signup -> login -> tweet -> home timeline, through the API Service.
+"""helm test: two users, a follow, a tweet, the follower's home timeline.
 
-The tweet reaches the author's home timeline through the outbox relay and a
-Dramatiq fan-out, so a pass also shows that the workers, RabbitMQ and Redis work.
+The author's own timeline is written inside the request; the follower's is
+written by a Dramatiq fan-out job after the outbox relay published it. So the
+tweet showing up on the follower's home timeline shows that the API, Postgres,
+the outbox relay, RabbitMQ, the workers and Redis all work together. Both users
+are deleted afterwards, whatever happened.
 """
 
 import json
@@ -43,49 +46,74 @@ def expect(step: str, status: int, payload, allowed=(200, 201)):
     return payload
 
 
-def main() -> None:
+def new_user(role: str, created: list) -> str:
+    """Sign up and log in a throwaway user; returns its access token."""
     username = "ht" + secrets.token_hex(5)
     password = secrets.token_urlsafe(18)
-    marker = f"helm test {secrets.token_hex(8)}"
-
+    body = {"username": username, "email": f"{username}@example.com"}
     expect(
-        "signup",
-        *call(
-            "POST",
-            "/auth/signup",
-            {
-                "username": username,
-                "email": f"{username}@example.com",
-                "password": password,
-            },
-        ),
+        f"signup {role}", *call("POST", "/auth/signup", {**body, "password": password})
     )
     login = expect(
-        "login",
+        f"login {role}",
         *call("POST", "/auth/login", {"username": username, "password": password}),
     )
-    token = login["access_token"]
+    created.append((role, username, login["access_token"]))
+    print(f"user {role} {username}")
+    return login["access_token"]
+
+
+def run(created: list) -> None:
+    author = new_user("author", created)
+    follower = new_user("follower", created)
+    author_name = created[0][1]
+    expect(
+        "follow",
+        *call("POST", f"/user/follow?username={author_name}", token=follower),
+    )
+    marker = f"helm test {secrets.token_hex(8)}"
     expect(
         "tweet",
-        *call("POST", "/tweet/create", {"tweet_content": marker}, token),
+        *call("POST", "/tweet/create", {"tweet_content": marker}, author),
         allowed=(201,),
     )
-
     deadline = time.monotonic() + TIMEOUT_S
     while True:
-        status, page = call("GET", "/timeline/home", token=token)
-        expect_ok = status == 200 and isinstance(page, dict)
-        if expect_ok and any(marker in json.dumps(item) for item in page["data"]):
-            print("ok home timeline shows the tweet")
+        status, page = call("GET", "/timeline/home", token=follower)
+        page_ok = status == 200 and isinstance(page, dict)
+        if page_ok and any(marker in json.dumps(item) for item in page["data"]):
+            print("ok the follower's home timeline shows the tweet (fan-out)")
             return
         if time.monotonic() > deadline:
-            raise Failed(f"home timeline lacks the tweet after {TIMEOUT_S}s: {page}")
-        time.sleep(2)
+            raise Failed(
+                f"the follower's home timeline lacks the tweet after {TIMEOUT_S}s: "
+                f"{page} (are the workers running and the broker reachable?)"
+            )
+        time.sleep(1)
+
+
+def clean_up(created: list) -> bool:
+    ok = True
+    for role, username, token in created:
+        status, payload = call("DELETE", "/user", token=token)
+        if status == 204:
+            print(f"ok deleted {role} {username}")
+        else:
+            print(f"FAIL deleting {role} {username}: HTTP {status}: {payload}")
+            ok = False
+    return ok
+
+
+def main() -> int:
+    created: list = []
+    try:
+        run(created)
+        passed = True
+    except Failed as ex:
+        print(f"FAIL {ex}")
+        passed = False
+    return 0 if clean_up(created) and passed else 1
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Failed as ex:
-        print(f"FAIL {ex}")
-        sys.exit(1)
+    sys.exit(main())

@@ -31,6 +31,9 @@ helm.sh/chart: {{ include "postgres.chart" . }}
 app.kubernetes.io/version: {{ .Values.image.tag | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: {{ .Release.Name }}
+{{- with (.Values.global).commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{/* Secret holding the password: existingSecret, else the generated one. */}}
