@@ -317,7 +317,6 @@ TIMELINE_CAP: {{ $c.timelineCap | int64 | quote }}
 FANOUT_CHUNK_SIZE: {{ $c.fanoutChunkSize | int64 | quote }}
 HOME_TTL_S: {{ $c.homeTtlSeconds | int64 | quote }}
 INACTIVE_DAYS: {{ $c.inactiveDays | int64 | quote }}
-REDIS_MODE: "single"
 NODE_ID: {{ $c.nodeId | int64 | quote }}
 MAX_BODY_BYTES: {{ $c.maxBodyBytes | int64 | quote }}
 OUTBOX_POLL_S: {{ $c.outboxPollSeconds | float64 | toString | quote }}
