@@ -26,6 +26,7 @@ from core.read_cache import (
     ReadCache,
     Social,
     fixed_of,
+    followed,
     parse_counts,
 )
 from core.timeline_store import ENTRY, HEADER, PLACEHOLDER_FLOOR, decode
@@ -57,9 +58,7 @@ class CachedPages:
         social_of = owner if kind == HOME else viewer
         if social_of is not None:
             at_social = first.add("HMGET", self.keys.social(social_of), PULLED, HORIZON)
-            at_follows = first.add("EXISTS", self.keys.follows(social_of))
         if kind == HOME:
-            first.add("EXPIRE", key, store.home_ttl_s)
             at_seen = first.add("SET", self.keys.seen(owner), 1, "NX", "EX", SEEN_S)
         replies = first.run()
         try:
@@ -67,9 +66,7 @@ class CachedPages:
                 self._returning(owner)
             social = None
             if social_of is not None:
-                social = self._social(
-                    social_of, replies[at_social], replies[at_follows]
-                )
+                social = self._social(social_of, replies[at_social])
             sources = [_usable(replies[at_timeline], before, reach)]
             if kind == HOME and social.pulled:
                 sources += self._pulled(social.pulled, before, reach)
@@ -83,17 +80,20 @@ class CachedPages:
         return result
 
     def _returning(self, user_id: int) -> None:
-        """The reader's first home read in a day: note it in Postgres. One
-        back after INACTIVE_DAYS got no fan-out meanwhile, so their home key,
-        if it outlived them, is stale: it goes, and is rebuilt."""
+        """The reader's first home read in a day: note it in Postgres, and
+        keep their home key for HOME_TTL_S more. One back after INACTIVE_DAYS
+        got no fan-out meanwhile, so their home key, if it outlived them, is
+        stale: it goes, and is rebuilt."""
+        key = self.store.home_key(user_id)
         if self.timelines.mark_active(user_id):
-            self.store.delete([self.store.home_key(user_id)])
+            self.store.delete([key])
             raise Miss("returning")
+        self.store.redis.expire(key, self.store.home_ttl_s)
 
-    def _social(self, user_id, fields, follows_exist) -> Social:
-        if isinstance(fields, Exception) or isinstance(follows_exist, Exception):
+    def _social(self, user_id, fields) -> Social:
+        if isinstance(fields, Exception):
             raise Miss("redis")
-        if fields[0] is None or not follows_exist:
+        if fields[0] is None:
             social, stored = self.cache.load_social(user_id)
             if not stored:
                 raise Miss("social")  # it moved while loading: the long way
@@ -130,22 +130,27 @@ class CachedPages:
         authors = sorted({author for _, author in batch})
         for author in authors:
             pipe.get(self.keys.name(author))
-        if kind == HOME:
-            pipe.hmget(self.keys.follows(owner), authors)
+        # one look at the reader's social hash: follows (home), then flags
+        asked = [followed(a) for a in authors] if kind == HOME else []
         if viewer is not None:
-            pipe.hmget(self.keys.social(viewer), [t for t, _ in batch])
+            asked += [t for t, _ in batch]
+        if asked:
+            pipe.hmget(self.keys.social(viewer), asked)
         replies = pipe.execute()
         parts = replies[: len(batch)]
         names = dict(
             zip(authors, replies[len(batch) : len(batch) + len(authors)], strict=True)
         )
-        rest = replies[len(batch) + len(authors) :]
-        followed = set(authors) if kind != HOME else _followed(authors, rest.pop(0))
-        followed.add(owner)
-        flags = rest.pop(0) if viewer is not None else None
+        social_bits = replies[-1] if asked else []
+        if kind == HOME:
+            follows, flags = social_bits[: len(authors)], social_bits[len(authors) :]
+            shown_authors = _followed(authors, follows) | {owner}
+        else:
+            shown_authors, flags = set(authors), social_bits
+        flags = flags if viewer is not None else None
         visible, originals = [], []
         for index, (tweet_id, author) in enumerate(batch):
-            if author not in followed:
+            if author not in shown_authors:
                 continue
             flag = _flag(tweet_id, flags[index], social) if flags else None
             tweet, original = _tweet(parts[index], names[author], flag)

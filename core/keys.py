@@ -40,10 +40,6 @@ class Keys:
         """Hash: pulled authors, like/retweet flags per tweet."""
         return self._user(user_id, "vs")
 
-    def follows(self, user_id: int) -> str:
-        """Hash: one field per followed user id."""
-        return self._user(user_id, "vf")
-
     def generation(self, user_id: int) -> str:
         """Bumped by each of the reader's social writes (see read_cache)."""
         return self._user(user_id, "vg")

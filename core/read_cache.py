@@ -6,9 +6,9 @@ the hash tag of the user it belongs to (``core.keys``):
 * per tweet, a hash under its author: ``c`` the fields that never change (a
   JSON list, see :func:`card`), ``n`` the counts (``likes,retweets``);
 * per author, the username; per username, the user id;
-* per reader, the *social* hash (``p`` the pulled authors they follow, ``h``
-  the horizon below which flags were not loaded, and per tweet id 1 liked,
-  2 retweeted, 3 both) and the follows hash (one field per followed id).
+* per reader, the *social* hash: ``p`` the pulled authors they follow, ``h``
+  the horizon below which flags were not loaded, ``f<id>`` per followed user,
+  and per tweet id 1 liked, 2 retweeted, 3 both.
 
 Consistency, as readers fill these from Postgres while writers change
 Postgres: readers only ever *add* what is missing; writers act after their
@@ -55,24 +55,16 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX')
 return 1
 """
 
-# Store a loaded social and follow hash unless the generation moved meanwhile.
-# KEYS: social, generation, follows (one user's). ARGV: generation read before
-# loading, ttl, number of social field/value arguments, those, followed ids.
+# Store a loaded social hash unless the generation moved meanwhile.
+# KEYS: social, generation (one user's). ARGV: generation read before
+# loading, ttl, then the hash's field/value pairs.
 _STORE_SOCIAL = """
 if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[3])
-local split = 3 + tonumber(ARGV[3])
-for i = 4, split, 1000 do
-  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, split)))
-end
-redis.call('HSET', KEYS[3], '', 1)  -- exists even for a user who follows no one
-for i = split + 1, #ARGV, 500 do
-  local kv = {}
-  for k = i, math.min(i + 499, #ARGV) do kv[#kv + 1] = ARGV[k]; kv[#kv + 1] = 1 end
-  redis.call('HSET', KEYS[3], unpack(kv))
+redis.call('DEL', KEYS[1])
+for i = 3, #ARGV, 1000 do
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('EXPIRE', KEYS[3], ARGV[2])
 return 1
 """
 
@@ -180,20 +172,16 @@ class ReadCache:
                 flags[ident] = flags.get(ident, 0) | (1 if kind == "l" else 2)
         social = Social(pulled, _horizon(rows))
         fields: list = [PULLED, ",".join(map(str, pulled)), HORIZON, social.horizon]
+        for ident in follows:
+            fields += [followed(ident), 1]
         for ident, bits in flags.items():
             fields += [ident, bits]
         metrics.CACHE_SOCIAL_LOADS.inc()
         stored = self._store_social(
-            (
-                self.keys.social(user_id),
-                self.keys.generation(user_id),
-                self.keys.follows(user_id),
-            ),
+            (self.keys.social(user_id), self.keys.generation(user_id)),
             generation or b"0",
             SOCIAL_TTL_S,
-            len(fields),
             *fields,
-            *follows,
         )
         return social, bool(stored)
 
@@ -205,7 +193,6 @@ class ReadCache:
             pipe.incr(self.keys.generation(user_id))
             pipe.expire(self.keys.generation(user_id), 2 * SOCIAL_TTL_S)
             pipe.delete(self.keys.social(user_id))
-            pipe.delete(self.keys.follows(user_id))
         if user_ids:
             self._quietly(pipe.execute, "social")
 
@@ -248,6 +235,11 @@ class ReadCache:
             # Entries expire on their own; until then the long path (Postgres)
             # serves whatever the cache lacks.
             log.warning("read cache %s not updated: %s", what, ex)
+
+
+def followed(user_id: int) -> str:
+    """The social hash's field for a followed user."""
+    return f"f{user_id}"
 
 
 def card(tweet: dict) -> bytes:

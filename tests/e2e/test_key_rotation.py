@@ -132,8 +132,15 @@ def test_rotation_under_load_refuses_no_token(rotating_api, tmp_path):
         # file check included: the propagation delay must cover both).
         time.sleep(0.5)
         slow_public.write({f"{a[0]}.pem": a[2], f"{b[0]}.pem": b[2]})
-        # Then the JWKS serves both keys during the overlap...
-        jwks = {k["kid"] for k in http.call("GET", "/.well-known/jwks.json")[1]["keys"]}
+        # Then the JWKS serves both keys during the overlap (once the API's
+        # file check, every KEY_CHECK_S, has seen the new public key)...
+        deadline = time.monotonic() + 3 * keyfiles.KEY_CHECK_S + 2
+        while True:
+            keys = http.call("GET", "/.well-known/jwks.json")[1]["keys"]
+            jwks = {k["kid"] for k in keys}
+            if jwks == {a[0], b[0]} or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         assert jwks == {a[0], b[0]}
         # ...and within the propagation delay (+ the files' check interval) the
         # API signs with the new key, without a restart.
