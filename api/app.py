@@ -7,7 +7,12 @@ import falcon
 from api import errors, openapi
 from api.access_log import AccessLog
 from api.metrics import RequestMetrics
-from api.middleware import Authentication, DatabaseConnection, RequestId
+from api.middleware import (
+    Authentication,
+    DatabaseConnection,
+    RequestId,
+    SendFirstRound,
+)
 from api.ratelimit import RateLimits
 from api.resources import auth, ops, timelines, tweets, users
 from core import container
@@ -27,6 +32,7 @@ def create_app(settings: Settings, deps: container.Deps | None = None) -> falcon
             DatabaseConnection(),
             Authentication(deps),
             limits,  # after Authentication: buckets per user and per session
+            SendFirstRound(),  # after both: they queue their Redis commands
         ],
     )
     app.req_options.strip_url_path_trailing_slash = True

@@ -82,6 +82,14 @@ class Authentication:
         claims = auth.verify_access(self._deps, token)
         req.context.claims = claims
         auth.check_in(self._deps, req.context.first_round, claims)
+
+
+class SendFirstRound:
+    """Send the request's first round trip once every layer has queued its
+    part (the token check, the rate-limit counters), unless the route adds
+    its own commands first (the timeline reads)."""
+
+    def process_resource(self, req, resp, resource, params):
         if not (req.method == "GET" and req.path in _SHARED_FIRST_ROUND):
             req.context.first_round.run()
 
@@ -102,4 +110,10 @@ def viewer_id(req) -> int | None:
     return claims.user_id if claims else None
 
 
-__all__ = ["Authentication", "DatabaseConnection", "RequestId", "require_claims"]
+__all__ = [
+    "Authentication",
+    "DatabaseConnection",
+    "RequestId",
+    "SendFirstRound",
+    "require_claims",
+]

@@ -107,6 +107,46 @@ def _bucket(name: str, setting: str, value: str) -> Bucket:
     return Bucket(name, items)
 
 
+class RidingCounters:
+    """The `limits` library's fixed windows (a window opens at its first hit)
+    as plain commands in a request's first round trip: per tier SET NX with
+    the window's expiry, INCR, TTL. The keys carry the caller's hash tag
+    (their user, or for anonymous callers their address), so they reach the
+    same Redis node as the rest of that trip."""
+
+    def __init__(self, prefix: str):
+        self._prefix = prefix
+
+    def queue(self, first, bucket: Bucket, tag: str, subject: str, now: float):
+        """Queue the counters; returns the indexes of the (INCR, TTL) replies."""
+        counted = []
+        for item in bucket.items:
+            window = item.get_expiry()
+            key = f"{self._prefix}{{{tag}}}:rl:{bucket.name}:{window}:{subject}"
+            first.add("SET", key, 0, "EX", window, "NX")
+            counted.append(first.add("INCR", key))
+            counted.append(first.add("TTL", key))
+        return counted
+
+    @staticmethod
+    def decide(bucket: Bucket, replies: list[int], now: float) -> Decision:
+        tiers, denied = [], None
+        pairs = zip(replies[::2], replies[1::2], strict=True)
+        for item, (count, ttl) in zip(bucket.items, pairs, strict=True):
+            window = item.get_expiry()
+            tier = Tier(
+                policy=f"{bucket.name}-{window}s",
+                quota=item.amount,
+                window=window,
+                remaining=max(0, item.amount - count),
+                reset_in=min(window, max(0, ttl) + 1),
+            )
+            tiers.append(tier)
+            if count > item.amount and denied is None:
+                denied = tier
+        return Decision(bucket.name, tuple(tiers), denied)
+
+
 def _storage(s: Settings):
     """The limiter's own Redis client: fails fast, never retries."""
     options = dict(
@@ -153,6 +193,14 @@ class RateLimits:
         # A fixed window's reset comes from Redis TTL, whole seconds rounded to
         # nearest: one more second never sends a client back too early.
         self._slack = 1 if s.rate_limit_strategy == "fixed-window" else 0
+        # Fixed windows (the default) are counted in the request's first
+        # round trip to Redis (``RidingCounters``); other strategies run the
+        # `limits` library's scripts, a round trip or more per tier.
+        self._riding = (
+            RidingCounters(s.redis_prefix)
+            if s.rate_limit_strategy == "fixed-window"
+            else None
+        )
         self._warned_at = 0.0
 
     # ------------------------------------------------------------ middleware
@@ -162,6 +210,8 @@ class RateLimits:
         if not self.enabled or req.uri_template in EXEMPT_ROUTES:
             return
         bucket, subject = self._classify(req)
+        if self._riding is not None:
+            return self._ride(req, bucket, subject)
         ids = (bucket.name, subject)
         try:
             denied = None
@@ -173,6 +223,26 @@ class RateLimits:
         except redis.RedisError as ex:
             return self._storage_down(ex)
         self._apply(req, decision)
+
+    def _ride(self, req, bucket: Bucket, subject: str) -> None:
+        """Queue the bucket's counters in the first round trip; judge them
+        (429 or go on) as it returns, after the token's own check."""
+        claims = getattr(req.context, "claims", None)
+        tag = f"u{claims.user_id}" if claims is not None else f"ip:{subject}"
+        now = time.time()
+        counted = self._riding.queue(req.context.first_round, bucket, tag, subject, now)
+
+        def judge(replies):
+            try:
+                counts = [replies[at] for at in counted]
+                for count in counts:
+                    if isinstance(count, Exception):
+                        raise count
+            except redis.RedisError as ex:
+                return self._storage_down(ex)
+            self._apply(req, self._riding.decide(bucket, counts, now))
+
+        req.context.first_round.before_use(judge)
 
     def process_response(self, req, resp, resource, req_succeeded):
         decision = getattr(req.context, "rate_limit", None)

@@ -88,6 +88,7 @@ def start_missing(
     app_db = _redis_db(settings.redis_url)
     if not redis_up:
         env["REDIS_URL"] = redis.url(app_db)
+        env["REDIS_MODE"] = "single"  # the embedded server stands in for a cluster
         env.pop("REDIS_PASSWORD", None)
     if not broker_up:
         # Dramatiq's Redis broker in another database than the app's keys, so

@@ -236,13 +236,15 @@ def test_limits_switched_off_by_the_setting_send_no_headers(client):
 
 
 def test_requests_pass_at_once_when_redis_is_away(deps, clean):
-    # Given an app whose limiter's Redis refuses connections
+    # Given an app whose Redis (the limiter's counters too) refuses connections
     from api.app import create_app
+    from core.redis_client import make_redis
 
     settings = deps.settings.replace(
-        rate_limits_enabled=True, redis_url="redis://127.0.0.1:1/0"
+        rate_limits_enabled=True, redis_url="redis://127.0.0.1:1/0", redis_mode="single"
     )
-    app = create_app(settings, dataclasses.replace(deps, settings=settings))
+    broken = dataclasses.replace(deps, settings=settings, redis=make_redis(settings))
+    app = create_app(settings, broken)
     # Then routes that need no Redis still answer, unlimited, without waiting
     started = time.monotonic()
     r = testing.TestClient(app).simulate_get("/openapi.json")
