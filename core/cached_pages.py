@@ -19,16 +19,14 @@ from core import metrics, render
 from core.first_round import FirstRound
 from core.keys import SEEN_S, Keys
 from core.read_cache import (
-    CARD,
-    COUNTS,
     HORIZON,
     PULLED,
     ReadCache,
     Social,
-    fixed_of,
     followed,
-    parse_counts,
+    parts_of,
 )
+from core.redis_client import Gets
 from core.timeline_store import ENTRY, HEADER, PLACEHOLDER_FLOOR, decode
 from core.timelines import HOME, Timelines, merge_desc
 
@@ -124,35 +122,22 @@ class CachedPages:
 
     def _visible(self, kind, owner, batch, viewer, social) -> list[dict]:
         """The batch's tweets, rendered, minus those of authors no longer followed."""
-        pipe = self.store.redis.pipeline(transaction=False)
-        for tweet_id, author in batch:
-            pipe.hmget(self.keys.tweet(author, tweet_id), CARD, COUNTS)
         authors = sorted({author for _, author in batch})
-        for author in authors:
-            pipe.get(self.keys.name(author))
         # one look at the reader's social hash: follows (home), then flags
         asked = [followed(a) for a in authors] if kind == HOME else []
         if viewer is not None:
             asked += [t for t, _ in batch]
-        if asked:
-            pipe.hmget(self.keys.social(viewer), asked)
-        replies = pipe.execute()
-        parts = replies[: len(batch)]
-        names = dict(
-            zip(authors, replies[len(batch) : len(batch) + len(authors)], strict=True)
-        )
-        social_bits = replies[-1] if asked else []
+        parts, names, bits = self._fetch(batch, authors, viewer, asked)
         if kind == HOME:
-            follows, flags = social_bits[: len(authors)], social_bits[len(authors) :]
+            follows, flags = bits[: len(authors)], bits[len(authors) :]
             shown_authors = _followed(authors, follows) | {owner}
         else:
-            shown_authors, flags = set(authors), social_bits
-        flags = flags if viewer is not None else None
+            shown_authors, flags = set(authors), bits
         visible, originals = [], []
         for index, (tweet_id, author) in enumerate(batch):
             if author not in shown_authors:
                 continue
-            flag = _flag(tweet_id, flags[index], social) if flags else None
+            flag = _flag(tweet_id, flags[index], social) if viewer is not None else None
             tweet, original = _tweet(parts[index], names[author], flag)
             visible.append(tweet)
             if original is not None:
@@ -163,18 +148,27 @@ class CachedPages:
 
     def _originals(self, retweets, viewer, social) -> None:
         """Nest the originals of the retweets among the visible tweets."""
+        entries = [original for _, original in retweets]
+        authors = sorted({author for _, author in entries})
+        asked = [t for t, _ in entries] if viewer is not None else []
+        parts, names, flags = self._fetch(entries, authors, viewer, asked)
+        for index, (tweet, (tweet_id, author)) in enumerate(retweets):
+            flag = _flag(tweet_id, flags[index], social) if viewer is not None else None
+            tweet["retweet_of"], _ = _tweet(parts[index], names[author], flag)
+
+    def _fetch(self, entries, authors, viewer, asked):
+        """One round trip (one per node): the entries' cached tweets, their
+        authors' names, and the ``asked`` fields of the viewer's social hash."""
         pipe = self.store.redis.pipeline(transaction=False)
-        for _, (tweet_id, author) in retweets:
-            pipe.hmget(self.keys.tweet(author, tweet_id), CARD, COUNTS)
-            pipe.get(self.keys.name(author))
-        if viewer is not None:
-            pipe.hmget(self.keys.social(viewer), [t for _, (t, _) in retweets])
+        keys = [self.keys.tweet(author, tweet_id) for tweet_id, author in entries]
+        keys += [self.keys.name(author) for author in authors]
+        gets = Gets(pipe, keys)
+        if asked:
+            pipe.hmget(self.keys.social(viewer), asked)
         replies = pipe.execute()
-        flags = replies[-1] if viewer is not None else None
-        for index, (tweet, (tweet_id, _)) in enumerate(retweets):
-            flag = _flag(tweet_id, flags[index], social) if flags else None
-            original, _ = _tweet(replies[2 * index], replies[2 * index + 1], flag)
-            tweet["retweet_of"] = original
+        values = gets.values(replies, 0)
+        names = dict(zip(authors, values[len(entries) :], strict=True))
+        return values[: len(entries)], names, (replies[-1] if asked else [])
 
 
 def _usable(raw, before, reach):
@@ -216,11 +210,9 @@ def _flag(tweet_id, raw, social) -> tuple[bool, bool]:
     return bool(bits & 1), bool(bits & 2)
 
 
-def _tweet(parts, name, flags):
-    card, counts = parts
-    if card is None or counts is None or name is None:
+def _tweet(raw, name, flags):
+    if raw is None or name is None:
         raise Miss("part")
-    fixed, original, by = fixed_of(card)
-    likes, retweets = parse_counts(counts)
+    fixed, likes, retweets, original, by = parts_of(raw)
     tweet = render.tweet(fixed, name.decode(), likes, retweets, flags)
     return tweet, ((original, by) if original is not None else None)

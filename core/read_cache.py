@@ -3,8 +3,9 @@
 Each part is cached apart because each changes for its own reasons, and under
 the hash tag of the user it belongs to (``core.keys``):
 
-* per tweet, a hash under its author: ``c`` the fields that never change (a
-  JSON list, see :func:`card`), ``n`` the counts (``likes,retweets``);
+* per tweet, a string under its author: 8 bytes of counts (likes, retweets)
+  then the fields that never change (a JSON list, see :func:`card`), so that
+  a page's tweets come in one MGET (one per slot on a cluster);
 * per author, the username; per username, the user id;
 * per reader, the *social* hash: ``p`` the pulled authors they follow, ``h``
   the horizon below which flags were not loaded, ``f<id>`` per followed user,
@@ -24,6 +25,7 @@ lost to a Redis outage is corrected in bounded time.
 from __future__ import annotations
 
 import logging
+import struct
 
 import orjson
 import redis
@@ -35,23 +37,21 @@ from core.redis_client import Script, execute
 log = logging.getLogger(__name__)
 
 LIKES_LOADED = 2000  # newest likes (and retweets) per reader kept in the hash
-CARD, COUNTS = "c", "n"
 PULLED, HORIZON = "p", "h"
+_COUNTS = struct.Struct(">II")
 
-# Readers add a tweet's parts unless a delete spoiled them.
-# KEYS: the tweet's hash, its spoil marker. ARGV: card, counts, ttl.
-_FILL_TWEET = """
+# Readers add a part (a tweet, a name, a username's id) unless a delete
+# spoiled it. KEYS: the part, its spoil marker. ARGV: value, ttl.
+_FILL = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-redis.call('HSETNX', KEYS[1], 'c', ARGV[1])
-redis.call('HSETNX', KEYS[1], 'n', ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX')
 return 1
 """
 
-# The same for a string part (a name, a username's id). ARGV: value, ttl.
-_FILL_STRING = """
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX')
+# Writers correct a cached tweet's counts in place (a missing one stays so).
+_SET_COUNTS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('SETRANGE', KEYS[1], 0, ARGV[1])
 return 1
 """
 
@@ -99,8 +99,8 @@ class ReadCache:
         self.redis = client
         self.keys = keys
         self.threshold = threshold
-        self._fill_tweet = Script(client, _FILL_TWEET)
-        self._fill_string = Script(client, _FILL_STRING)
+        self._fill = Script(client, _FILL)
+        self._set_counts = Script(client, _SET_COUNTS)
         self._store_social = Script(client, _STORE_SOCIAL)
 
     # ------------------------------------------------------------ readers add
@@ -118,24 +118,11 @@ class ReadCache:
                 if t is None:
                     continue
                 key = self.keys.tweet(int(t["author_id"]), int(t["id"]))
-                calls.append(
-                    (
-                        self._fill_tweet,
-                        (key, spoiled(key)),
-                        (
-                            card(t),
-                            counts(t["like_count"], t["retweet_count"]),
-                            TWEET_TTL_S,
-                        ),
-                    )
-                )
+                value = counts(t["like_count"], t["retweet_count"]) + card(t)
+                calls.append((self._fill, (key, spoiled(key)), (value, TWEET_TTL_S)))
                 name = self.keys.name(int(t["author_id"]))
                 calls.append(
-                    (
-                        self._fill_string,
-                        (name, spoiled(name)),
-                        (t["user_id"], NAME_TTL_S),
-                    )
+                    (self._fill, (name, spoiled(name)), (t["user_id"], NAME_TTL_S))
                 )
         return calls
 
@@ -149,7 +136,7 @@ class ReadCache:
     def remember_user_id(self, username: str, user_id: int) -> None:
         key = self.keys.user_id(username)
         self._quietly(
-            lambda: self._fill_string((key, spoiled(key)), user_id, NAME_TTL_S), "fill"
+            lambda: self._fill((key, spoiled(key)), user_id, NAME_TTL_S), "fill"
         )
 
     # ----------------------------------------------------------------- social
@@ -199,12 +186,12 @@ class ReadCache:
     def counts_changed(self, rows) -> None:
         """``(tweet id, author id, likes, retweets)`` rows read after the commit
         that changed them, written in one round trip (readers only add)."""
-        pipe = self.redis.pipeline(transaction=False)
-        for tweet_id, author_id, likes, retweets in rows:
-            key = self.keys.tweet(author_id, tweet_id)
-            pipe.hset(key, COUNTS, counts(likes, retweets))
-            pipe.expire(key, TWEET_TTL_S)
-        self._quietly(pipe.execute, "counts")
+        calls = [
+            (self._set_counts, self.keys.tweet(author_id, tweet_id), (counts(*n),))
+            for tweet_id, author_id, *n in rows
+        ]
+        if calls:
+            self._quietly(lambda: execute(self.redis, calls), "counts")
 
     def renamed(self, user_id: int, old: str, new: str) -> None:
         self._spoil([self.keys.user_id(old)])
@@ -259,9 +246,13 @@ def card(tweet: dict) -> bytes:
     )
 
 
-def fixed_of(raw: bytes) -> tuple[dict, int | None, int | None]:
-    """A cached card: (the ``fixed`` fields, original id, original's author)."""
-    tweet_id, author_id, content, created_at, reply_to, original, by = orjson.loads(raw)
+def parts_of(raw: bytes) -> tuple[dict, int, int, int | None, int | None]:
+    """A cached tweet: (the ``fixed`` fields, likes, retweets, original id,
+    original's author)."""
+    likes, retweets = _COUNTS.unpack_from(raw)
+    tweet_id, author_id, content, created_at, reply_to, original, by = orjson.loads(
+        raw[_COUNTS.size :]
+    )
     fixed = {
         "id": tweet_id,
         "author_id": author_id,
@@ -269,16 +260,11 @@ def fixed_of(raw: bytes) -> tuple[dict, int | None, int | None]:
         "created_at": created_at,
         "reply_to": reply_to,
     }
-    return fixed, original, by
+    return fixed, likes, retweets, original, by
 
 
 def counts(likes: int, retweets: int) -> bytes:
-    return b"%d,%d" % (likes, retweets)
-
-
-def parse_counts(raw: bytes) -> tuple[int, int]:
-    likes, retweets = raw.split(b",")
-    return int(likes), int(retweets)
+    return _COUNTS.pack(likes, retweets)
 
 
 def _horizon(rows) -> int:

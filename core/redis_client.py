@@ -16,7 +16,7 @@ import threading
 
 import redis
 from redis.backoff import ExponentialBackoff, NoBackoff
-from redis.cluster import RedisCluster
+from redis.cluster import ClusterPipeline, RedisCluster
 from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
@@ -144,3 +144,27 @@ def execute(client: Client, calls) -> list:
             for script in {id(s): s for s, _, _ in calls}.values():
                 script.load()
     raise AssertionError("unreachable")
+
+
+class Gets:
+    """GETs of many keys (of any users) queued in a pipeline: one MGET on a
+    single Redis, one GET per key on a cluster (whose pipeline sends each
+    node its own share, in one round trip per node)."""
+
+    def __init__(self, pipe, keys: list):
+        self.keys = keys
+        self._mget = not isinstance(pipe, ClusterPipeline)
+        if self._mget:
+            if keys:
+                pipe.execute_command("MGET", *keys)
+            self.size = 1 if keys else 0
+        else:
+            for key in keys:
+                pipe.execute_command("GET", key)
+            self.size = len(keys)
+
+    def values(self, replies: list, start: int) -> list:
+        """The values, in the keys' order, from the pipeline's replies."""
+        if self._mget:
+            return replies[start] if self.keys else []
+        return replies[start : start + self.size]
