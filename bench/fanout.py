@@ -114,7 +114,11 @@ def rate(world: World, burst: int) -> dict:
     watcher = Watcher(world)
     keys = watcher.keys_of(probe)
     worker = world.services["worker"]
-    redis_cpu = meters.redis_server(world.store.redis)
+    nodes = meters.redis_meters(world.store.redis)
+
+    def redis_cpu() -> dict:
+        return {name: sum(read().values()) for name, read in nodes.items()}
+
     api = Api(world.ports["api"])
     cpu0, redis0 = worker.cpu_seconds(), redis_cpu()
     try:
@@ -144,6 +148,9 @@ def rate(world: World, burst: int) -> dict:
         "worker_processes": WORKER_PROCESSES,
         "worker_cpu_cores": round(cpu / elapsed, 2),
         "redis_cpu_cores": round(redis_used / elapsed, 2),
+        "redis_cpu_s_by_node": {
+            name: round(v - redis0[name], 3) for name, v in redis_cpu().items()
+        },
         "store_single_tweet_pushes": {
             k: single[k] for k in ("rate", "entries", "seconds", "slowest_push_s")
         },

@@ -55,22 +55,25 @@ def postgres(database: str) -> Meter:
 
 
 def redis_server(client) -> Meter:
-    """Redis CPU: of the one server, or summed over every node of a cluster
-    (replicas included: they apply every write too)."""
-
     def read() -> dict:
-        if not hasattr(client, "get_nodes"):
-            info = client.info("cpu")
-            return {"redis": float(info["used_cpu_user"]) + float(info["used_cpu_sys"])}
-        out = {}
-        for node in client.get_nodes():
-            info = node.redis_connection.info("cpu")
-            out[f"redis:{node.port}"] = float(info["used_cpu_user"]) + float(
-                info["used_cpu_sys"]
-            )
-        return out
+        info = client.info("cpu")
+        return {"redis": float(info["used_cpu_user"]) + float(info["used_cpu_sys"])}
 
     return read
+
+
+def redis_meters(client) -> dict[str, Meter]:
+    """Redis CPU meters: "redis" for one server; on a cluster "redis@<port>"
+    for every node (replicas too: they apply every write), "@primary" marking
+    the masters, so that figures can sum them or compare the masters."""
+    if not hasattr(client, "get_nodes"):
+        return {"redis": redis_server(client)}
+    return {
+        f"redis@{node.port}{'@primary' if node.server_type == 'primary' else ''}": (
+            redis_server(node.redis_connection)
+        )
+        for node in client.get_nodes()
+    }
 
 
 def machine() -> dict:

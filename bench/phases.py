@@ -64,6 +64,10 @@ def reads_phase(w: world.World, figures: list[Figure]) -> None:
                 },
             )
         )
+    figures += _cpu_per_read(runs)
+    keys = _masters_keys(w)
+    if keys is not None:
+        figures.append(keys)
     rate = 0.5 * reads.best_rate(runs["home"])
     log(f"home latency at {rate:.0f} req/s (half the measured maximum)")
     m = _checked(reads.latency(w, files, rate), "home latency")
@@ -85,6 +89,103 @@ def reads_phase(w: world.World, figures: list[Figure]) -> None:
             details=details,
         )
     )
+
+
+def _per_request_us(runs: list[load.Measurement], tier: str) -> float:
+    """A tier's CPU per request over the rounds (median), in microseconds;
+    ``redis`` sums every Redis node's meter."""
+    values = [
+        sum(v for k, v in m.cpu_s.items() if k.split("@")[0] == tier)
+        / m.raw["requests"]
+        * 1e6
+        for m in runs
+    ]
+    return statistics.median(values)
+
+
+def _masters_balance(runs: list[load.Measurement]) -> Figure | None:
+    """On a cluster: how far the busiest or idlest master's CPU during the
+    home reads strays from the masters' mean (target: within 20%)."""
+    per_master: dict[str, float] = {}
+    for m in runs:
+        for name, seconds in m.cpu_s.items():
+            if name.endswith("@primary"):
+                per_master[name] = per_master.get(name, 0.0) + seconds
+    if len(per_master) < 2:
+        return None
+    mean = statistics.fmean(per_master.values())
+    spread = max(abs(v / mean - 1) for v in per_master.values()) * 100
+    log(f"cluster masters' CPU during home reads: {per_master} ({spread:.0f}% off)")
+    return Figure(
+        key="cluster_cpu_balance",
+        label="cluster masters' CPU, largest deviation from their mean (home reads)",
+        unit="%",
+        value=spread,
+        target="value<=",
+        target_value=20,
+        details={"cpu_s": per_master},
+    )
+
+
+def _masters_keys(w: world.World) -> Figure | None:
+    """On a cluster: how evenly the masters hold the keys (target: within 20%)."""
+    client = w.store.redis
+    if not hasattr(client, "get_primaries"):
+        return None
+    sizes = {
+        node.port: node.redis_connection.dbsize() for node in client.get_primaries()
+    }
+    mean = statistics.fmean(sizes.values())
+    spread = max(abs(v / mean - 1) for v in sizes.values()) * 100
+    log(f"cluster masters' keys: {sizes} ({spread:.0f}% off)")
+    return Figure(
+        key="cluster_keys_balance",
+        label="cluster masters' keys, largest deviation from their mean",
+        unit="%",
+        value=spread,
+        target="value<=",
+        target_value=20,
+        details={"keys": sizes},
+    )
+
+
+def _cpu_per_read(runs) -> list[Figure]:
+    """What one read costs each tier: Redis (the tier hardest to grow) per
+    home and user read, and the API's CPU against the no-op route's."""
+    noop_api = _per_request_us(runs["noop"], "server")
+    figures = []
+    for key, limit in (("home", 30), ("user", 20)):
+        redis_us = _per_request_us(runs[key], "redis")
+        log(f"Redis CPU per {key} read: {redis_us:.1f} us (all nodes)")
+        figures.append(
+            Figure(
+                key=f"{key}_redis_us",
+                label=f"Redis CPU per {key} read",
+                unit="us",
+                value=redis_us,
+                target="value<=",
+                target_value=limit,
+                details={"noop_round_redis_us": _per_request_us(runs["noop"], "redis")},
+            )
+        )
+    balance = _masters_balance(runs["home"])
+    if balance is not None:
+        figures.append(balance)
+    api_us = _per_request_us(runs["home"], "server")
+    figures.append(
+        Figure(
+            key="home_api_us",
+            label="API CPU per home read",
+            unit="us",
+            value=api_us,
+            baseline=noop_api,
+            baseline_label="us per no-op request",
+            target="ratio<=",
+            target_value=2.5,
+            details={"postgres_us": _per_request_us(runs["home"], "postgres")},
+        )
+    )
+    return figures
 
 
 def writes_phase(w: world.World, figures: list[Figure]) -> None:

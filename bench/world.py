@@ -49,7 +49,7 @@ class World:
             "server": meters.service(self.services[target]),
             "worker": meters.service(self.services["worker"]),
             "postgres": meters.postgres(self.names.database),
-            "redis": meters.redis_server(self.store.redis),
+            **meters.redis_meters(self.store.redis),
         }
 
     def stop(self) -> None:
