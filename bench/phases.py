@@ -133,7 +133,8 @@ def _masters_keys(w: world.World) -> Figure | None:
     if not hasattr(client, "get_primaries"):
         return None
     sizes = {
-        node.port: node.redis_connection.dbsize() for node in client.get_primaries()
+        str(node.port): node.redis_connection.dbsize()
+        for node in client.get_primaries()
     }
     mean = statistics.fmean(sizes.values())
     spread = max(abs(v / mean - 1) for v in sizes.values()) * 100
