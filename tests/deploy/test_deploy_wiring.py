@@ -949,5 +949,7 @@ def test_rate_limit_settings_are_values_as_documented(
         config = helm.render(*files).get("ConfigMap", "twitter-config")["data"]
         if files:
             assert {v: config[v] for v in RATE_LIMIT_VARS} == expected
-        settings = Settings.from_env({**config, "APP_ENV": "test"})
+        settings = Settings.from_env(
+            {**config, "APP_ENV": "test", "CURSOR_SECRET": "c" * 32}
+        )
         RateLimits(settings)  # ConfigError on a bucket or strategy it cannot use
