@@ -17,19 +17,80 @@ class PayloadTooLarge(DomainError):
     title = "Request body too large"
 
 
+class UnsupportedMediaType(DomainError):
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
+READ_CHUNK = 64 * 1024
+
+
 def send(resp: falcon.Response, payload, status: int = 200) -> None:
     resp.status = status
     resp.content_type = JSON
     resp.data = orjson.dumps(payload)
 
 
+def is_chunked(req: falcon.Request) -> bool:
+    """A body sent without Content-Length (Transfer-Encoding: chunked)."""
+    coding = req.get_header("Transfer-Encoding") or ""
+    return req.content_length is None and "chunked" in coding.lower()
+
+
+def has_body(req: falcon.Request) -> bool:
+    return bool(req.content_length) or is_chunked(req)
+
+
+def _check_media_type(req: falcon.Request) -> None:
+    """Bodies are JSON, declared as such: a browser form or a text/plain
+    "simple request" is refused, so cookie sessions rest on more than SameSite."""
+    declared = req.content_type
+    if declared is None:
+        return  # judged by the body: an empty one is a 400, else a 415
+    media_type, _, params = declared.partition(";")
+    charset = None
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower()
+    if media_type.strip().lower() != "application/json" or charset not in (
+        None,
+        "utf-8",
+    ):
+        raise UnsupportedMediaType(
+            "Request bodies must be 'Content-Type: application/json' (UTF-8)"
+        )
+
+
+def _read(req: falcon.Request, max_bytes: int) -> bytes:
+    """Up to ``max_bytes + 1`` bytes of the body, chunked or not."""
+    if not is_chunked(req):
+        return req.bounded_stream.read(max_bytes + 1)
+    # Falcon's bounded stream stops at Content-Length, which a chunked body
+    # lacks; the server's own stream decodes the chunks and ends at the last.
+    parts, size = [], 0
+    while size <= max_bytes:
+        part = req.stream.read(min(READ_CHUNK, max_bytes + 1 - size))
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
+
+
 def json_body(req: falcon.Request, max_bytes: int) -> dict:
-    """The body as a JSON object; 413 past ``max_bytes``, 400 if not an object."""
+    """The body as a JSON object; 415 unless declared JSON, 413 past
+    ``max_bytes``, 400 if not an object."""
+    _check_media_type(req)
     if req.content_length is not None and req.content_length > max_bytes:
         raise PayloadTooLarge(f"Bodies are limited to {max_bytes} bytes")
-    raw = req.bounded_stream.read(max_bytes + 1)
+    raw = _read(req, max_bytes)
     if len(raw) > max_bytes:
         raise PayloadTooLarge(f"Bodies are limited to {max_bytes} bytes")
+    if raw and req.content_type is None:
+        raise UnsupportedMediaType(
+            "Request bodies must be 'Content-Type: application/json' (UTF-8)"
+        )
     try:
         body = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:

@@ -138,3 +138,41 @@ def test_readme_walkthrough_over_real_http(server):
     assert http.call("GET", "/timeline/home", token=fresh["access_token"])[0] == 401
     status, metrics = http.call("GET", "/metrics")
     assert status == 200 and b"http_request_duration_seconds" in metrics
+
+
+def chunked_post(base: str, path: str, chunks, content_type="application/json"):
+    """POST ``chunks`` with Transfer-Encoding: chunked (no Content-Length)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    url = urlsplit(base)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    conn.request(
+        "POST",
+        path,
+        body=iter(chunks),
+        headers={"Content-Type": content_type},
+        encode_chunked=True,
+    )
+    response = conn.getresponse()
+    raw = response.read()
+    conn.close()
+    return response.status, json.loads(raw) if raw else None
+
+
+def test_chunked_bodies_are_read_and_bounded_like_any_other(server):
+    # Given a signup body sent in three chunks, without Content-Length
+    body = json.dumps(
+        {"username": "chunky", "email": "chunky@example.com", "password": "pw-123456"}
+    ).encode()
+    chunks = [body[:10], body[10:30], body[30:]]
+    # Then it is read in full
+    status, user = chunked_post(server.base, "/auth/signup", chunks)
+    assert status == 201, user
+    assert user["username"] == "chunky"
+    # and a 2 MiB chunked body is refused as too large, not as malformed
+    big = [b'{"username": "' + b"x" * 65536] * 32
+    status, problem = chunked_post(server.base, "/auth/signup", big)
+    assert status == 413 and problem["code"] == "payload_too_large"
+    # and the server still answers on
+    assert server.call("GET", "/healthz")[0] == 200
