@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from core.errors import BadRequest, MissingField, ValidationFailed
+from core.errors import BadRequest, MissingField, NotFound, ValidationFailed
 
 USERNAME = re.compile(r"[A-Za-z0-9_]{1,25}")
 # Deliberately simple: one @, a dotted domain, no spaces or control characters.
 EMAIL = re.compile(r"[^@\s\x00-\x1f]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+")
 MAX_TWEET_CHARS = 280
+MIN_PASSWORD, MAX_PASSWORD = 8, 128
 MAX_ID = (1 << 63) - 1
 
 
@@ -54,10 +55,33 @@ def email(value: str) -> str:
 
 
 def password(value: str) -> str:
-    if not 8 <= len(value) <= 128:
+    if not MIN_PASSWORD <= len(value) <= MAX_PASSWORD:
         raise ValidationFailed(
-            "password must be 8-128 characters", code="invalid_password"
+            f"password must be {MIN_PASSWORD}-{MAX_PASSWORD} characters",
+            code="invalid_password",
         )
+    return value
+
+
+def password_to_check(value: str) -> str:
+    """A presented password (login, current password): no password that could
+    have been set is longer, so a longer one is refused before any hashing."""
+    if len(value) > MAX_PASSWORD:
+        raise ValidationFailed(
+            f"password must be at most {MAX_PASSWORD} characters",
+            code="invalid_password",
+        )
+    return value
+
+
+def existing_username(value: str) -> str:
+    """A username to look up; NotFound for one no account can have.
+
+    Checked before any cache or lookup: case folding in a lookup would map
+    lookalikes such as the Kelvin sign (U+212A) onto a real, ASCII name.
+    """
+    if not isinstance(value, str) or not USERNAME.fullmatch(value):
+        raise NotFound("No such user", code="user_not_found")
     return value
 
 

@@ -7,6 +7,7 @@ import orjson
 
 from api.io import JSON, limit_param, page, send, single_param, start_param
 from api.middleware import finish_authentication, require_claims, viewer_id
+from core import validation
 from core.container import Deps
 from core.errors import ValidationFailed
 from core.read_cache import REVOKED
@@ -109,4 +110,4 @@ class UserTimeline(_Timeline):
         username = single_param(req, "username")
         if not username:
             raise ValidationFailed("username is required", code="missing_field")
-        return username
+        return validation.existing_username(username)  # before any cache lookup

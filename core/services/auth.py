@@ -42,7 +42,7 @@ def _issue_pair(deps: Deps, user_id: int, family_id: str) -> dict:
 def login(deps: Deps, body: dict) -> dict:
     """A new token pair; unknown user and wrong password fail identically."""
     username = validation.required_str(body, "username")
-    password = validation.required_str(body, "password")
+    password = validation.password_to_check(validation.required_str(body, "password"))
     row = None
     if validation.USERNAME.fullmatch(username):
         row = db.fetchone(

@@ -46,9 +46,7 @@ def signup(deps: Deps, body: dict) -> dict:
 
 def row_by_username(username: str):
     """The user row for ``username`` (any case); NotFound if none."""
-    row = None
-    if validation.USERNAME.fullmatch(username or ""):
-        row = db.fetchone(_BY_NAME, (username,))
+    row = db.fetchone(_BY_NAME, (validation.existing_username(username or ""),))
     if row is None:
         raise NotFound("No such user", code="user_not_found")
     return row
@@ -90,6 +88,7 @@ def update(deps: Deps, user_id: int, family_id: str, body: dict) -> dict:
                 "current_password is required to change the password",
                 field="current_password",
             )
+        validation.password_to_check(current)
         row = db.fetchone("SELECT password_hash FROM users WHERE id = %s", (user_id,))
         if row is None:
             raise Unauthorized("The account no longer exists", code="invalid_token")
