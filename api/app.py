@@ -43,7 +43,7 @@ def add_routes(app: falcon.App, deps: container.Deps, limits: RateLimits) -> Non
     app.add_route("/auth/logout", auth.Logout(deps))
     app.add_route("/.well-known/jwks.json", auth.Jwks(deps))
 
-    app.add_route("/user", users.Me(deps))
+    app.add_route("/user", users.Me(deps, limits))
     app.add_route("/user/data/{username}", users.Profile(deps))
     follow = users.Follow(deps)
     app.add_route("/user/follow", follow)

@@ -69,8 +69,7 @@ class Login(_Base):
 
     def on_post(self, req, resp):
         body = self._body(req)
-        with self.limits.login_attempt(req, body.get("username")):
-            pair = auth.login(self.deps, body)
+        pair = auth.login(self.deps, body, self.limits.login_guard(req))
         self._send_tokens(req, resp, pair)
 
 

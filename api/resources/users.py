@@ -20,8 +20,9 @@ class Profile:
 
 @falcon.before(require_claims)
 class Me:
-    def __init__(self, deps: Deps):
+    def __init__(self, deps: Deps, limits):
         self.deps = deps
+        self.limits = limits  # api.ratelimit.RateLimits: current-password guesses
 
     def on_get(self, req, resp):
         send(resp, users.me(req.context.claims.user_id))
@@ -29,7 +30,11 @@ class Me:
     def on_put(self, req, resp):
         claims = req.context.claims
         body = json_body(req, self.deps.settings.max_body_bytes)
-        send(resp, users.update(self.deps, claims.user_id, claims.family_id, body))
+        guard = self.limits.login_guard(req)
+        send(
+            resp,
+            users.update(self.deps, claims.user_id, claims.family_id, body, guard),
+        )
 
     on_patch = on_put
 

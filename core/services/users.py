@@ -10,6 +10,7 @@ import redis
 from core import db, outbox, render, revocation, validation
 from core.container import Deps
 from core.errors import Conflict, Forbidden, MissingField, NotFound, Unauthorized
+from core.services import auth
 
 _BY_NAME = (
     f"SELECT {render.USER_COLUMNS} FROM users u WHERE lower(u.username) = lower(%s)"
@@ -68,8 +69,12 @@ def me(user_id: int) -> dict:
     return render.user(row, include_email=True)
 
 
-def update(deps: Deps, user_id: int, family_id: str, body: dict) -> dict:
-    """Edit the caller's profile; a password change ends every other session."""
+def update(deps: Deps, user_id: int, family_id: str, body: dict, guard=None) -> dict:
+    """Edit the caller's profile; a password change ends every other session.
+
+    ``guard(account)`` wraps the current-password check, as for a login: a
+    stolen access token must not become an unlimited password oracle.
+    """
     changes = {}
     if (value := validation.optional_str(body, "username")) is not None:
         changes["username"] = validation.username(value)
@@ -92,8 +97,9 @@ def update(deps: Deps, user_id: int, family_id: str, body: dict) -> dict:
         row = db.fetchone("SELECT password_hash FROM users WHERE id = %s", (user_id,))
         if row is None:
             raise Unauthorized("The account no longer exists", code="invalid_token")
-        if not deps.passwords.verify(row[0], current):
-            raise Forbidden("The current password is wrong", code="wrong_password")
+        with (guard or auth.unguarded)(auth.account_key(user_id)):
+            if not deps.passwords.verify(row[0], current):
+                raise Forbidden("The current password is wrong", code="wrong_password")
         changes["password_hash"] = deps.passwords.hash(new_password)
     old_name = None
     try:
