@@ -61,8 +61,9 @@ def add_routes(app: falcon.App, deps: container.Deps, limits: RateLimits) -> Non
     app.add_route("/timeline/home", timelines.Home(deps))
     app.add_route("/timeline/user", timelines.UserTimeline(deps))
 
-    app.add_route("/healthz", ops.Health())
-    app.add_route("/readyz", ops.Ready(Readiness(deps.settings, deps.redis)))
+    readiness = Readiness(deps.settings, deps.redis)
+    app.add_route("/healthz", ops.Health(readiness))
+    app.add_route("/readyz", ops.Ready(readiness))
     app.add_route(
         "/metrics", ops.Metrics(lambda: metrics.render(deps.settings.metrics_dir))
     )

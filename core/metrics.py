@@ -42,6 +42,12 @@ def http_labels(method: str, route: str | None, status: int) -> tuple:
     )
 
 
+DEPENDENCY_UP = Gauge(
+    "dependency_up",
+    "1 when the dependency answered this process's last check, else 0",
+    ["dependency"],
+    multiprocess_mode="livemostrecent",
+)
 HTTP_IN_FLIGHT = Gauge(
     "http_requests_in_flight", "Requests being served", multiprocess_mode="livesum"
 )
