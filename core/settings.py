@@ -110,6 +110,9 @@ class Settings:
     node_id: int = -1  # -1: lease a node id from Redis at start-up
     # --- HTTP ----------------------------------------------------------------
     max_body_bytes: int = 1024 * 1024
+    # `python -m cli run` binds the API here: loopback unless told otherwise.
+    # (Containers bind every interface through api/gunicorn_conf.py.)
+    host: str = "127.0.0.1"
     port: int = 8000
     web_workers: int = 2
     web_threads: int = 4
@@ -175,6 +178,7 @@ class Settings:
             home_ttl_s=_int(env, "HOME_TTL_S", d.home_ttl_s),
             node_id=_int(env, "NODE_ID", d.node_id),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", d.max_body_bytes),
+            host=env.get("HOST", d.host),
             port=_int(env, "PORT", d.port),
             web_workers=_int(env, "WEB_WORKERS", d.web_workers),
             web_threads=_int(env, "WEB_THREADS", d.web_threads),
