@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import falcon
 import orjson
 
 from core import validation
 from core.errors import BadRequest, DomainError
+from core.timelines import MAX_OFFSET
 
 JSON = "application/json; charset=utf-8"
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
+MAX_START = MAX_OFFSET
 
 
 class PayloadTooLarge(DomainError):
@@ -111,12 +115,14 @@ def single_param(req: falcon.Request, name: str) -> str | None:
 
 
 def limit_param(req: falcon.Request) -> int:
+    """``limit``: an integer of at least 1; any larger than MAX_LIMIT is clamped."""
     raw = single_param(req, "limit")
     if raw is None:
         return DEFAULT_LIMIT
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or int(raw) < 1:
+    digits = raw.lstrip("0") if raw.isascii() and raw.isdigit() else None
+    if not digits:  # not a plain decimal integer, or zero
         raise BadRequest("limit must be an integer of at least 1", code="invalid_limit")
-    return min(int(raw), MAX_LIMIT)
+    return MAX_LIMIT if len(digits) > 3 else min(int(digits), MAX_LIMIT)
 
 
 def start_param(req: falcon.Request) -> int:
@@ -125,7 +131,26 @@ def start_param(req: falcon.Request) -> int:
         return 0
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
         raise BadRequest("start must be a non-negative integer", code="invalid_start")
+    if int(raw) > MAX_START:  # deeper pages take a cursor, whichever store answers
+        raise BadRequest(
+            f"start must be at most {MAX_START}; use cursor", code="invalid_start"
+        )
     return int(raw)
+
+
+def link_next(req: falcon.Request, resp: falcon.Response, cursor: str | None) -> None:
+    """RFC 8288 ``Link: <...>; rel="next"`` while there is a next page: this
+    request's path and query, the cursor replaced (and ``start`` dropped)."""
+    if cursor is None:
+        return
+    query = [
+        (name, value)
+        for name, values in req.params.items()
+        if name not in ("cursor", "start")
+        for value in (values if isinstance(values, list) else [values])
+    ]
+    query.append(("cursor", cursor))
+    resp.append_header("Link", f'<{req.path}?{urlencode(query)}>; rel="next"')
 
 
 def path_id(raw: str) -> int | None:

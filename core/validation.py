@@ -7,12 +7,99 @@ import unicodedata
 
 from core.errors import BadRequest, MissingField, NotFound, ValidationFailed
 
-USERNAME = re.compile(r"[A-Za-z0-9_]{1,25}")
+# The rules as data: the checks below and the OpenAPI document (api/openapi.py,
+# through ``FIELDS``) are both built from these, so the two cannot drift.
+USERNAME_RE = r"[A-Za-z0-9_]{1,25}"
 # Deliberately simple: one @, a dotted domain, no spaces or control characters.
-EMAIL = re.compile(r"[^@\s\x00-\x1f]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+")
+EMAIL_RE = r"[^@\s\x00-\x1f]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+"
+MAX_EMAIL = 254
 MAX_TWEET_CHARS = 280
 MIN_PASSWORD, MAX_PASSWORD = 8, 128
+MAX_DISPLAY_NAME, MAX_BIO = 50, 160
+# Visible ASCII: a header value keeps it byte for byte through every proxy.
+IDEMPOTENCY_KEY_RE = r"[\x21-\x7e]{1,255}"
 MAX_ID = (1 << 63) - 1
+ID_RE = r"[0-9]{1,19}"
+USERNAME = re.compile(USERNAME_RE)
+EMAIL = re.compile(EMAIL_RE)
+IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_RE)
+NO_NUL = r"[^\x00]*"  # every text field refuses NUL (invalid_characters)
+
+
+def _anchored(regex: str) -> str:
+    # JSON Schema patterns search; the checks here match the whole value.
+    return f"^(?:{regex})$"
+
+
+FIELDS = {
+    "username": {
+        "type": "string",
+        "pattern": _anchored(USERNAME_RE),
+        "minLength": 1,
+        "maxLength": 25,
+        "description": "1-25 of A-Z, a-z, 0-9 and _; unique ignoring case",
+        "examples": ["alice"],
+    },
+    "email": {
+        "type": "string",
+        "pattern": _anchored(EMAIL_RE),
+        "maxLength": MAX_EMAIL,
+        "description": "unique ignoring case",
+        "examples": ["alice@example.com"],
+    },
+    "password": {
+        "type": "string",
+        "pattern": _anchored(NO_NUL),
+        "minLength": MIN_PASSWORD,
+        "maxLength": MAX_PASSWORD,
+        "examples": ["correct horse"],
+    },
+    # a password presented for checking (login, current_password): no longer
+    # than any that can be set, any length below (older rules may have allowed it)
+    "presented_password": {
+        "type": "string",
+        "pattern": _anchored(NO_NUL),
+        "maxLength": MAX_PASSWORD,
+        "examples": ["correct horse"],
+    },
+    "display_name": {
+        "type": "string",
+        "pattern": _anchored(NO_NUL),
+        "maxLength": MAX_DISPLAY_NAME,
+        "examples": ["Alice"],
+    },
+    "bio": {
+        "type": "string",
+        "pattern": _anchored(NO_NUL),
+        "maxLength": MAX_BIO,
+        "examples": ["Tweets about tea."],
+    },
+    "tweet_content": {
+        "type": "string",
+        # something besides whitespace, and no NUL
+        "pattern": r"^[^\x00]*[^\x00\s][^\x00]*$",
+        "minLength": 1,
+        "maxLength": MAX_TWEET_CHARS,
+        "description": f"1-{MAX_TWEET_CHARS} Unicode code points after NFC"
+        " normalisation, not only whitespace",
+        "examples": ["hello, world"],
+    },
+    "id": {
+        "type": "string",
+        "pattern": _anchored(ID_RE),
+        "description": "a 64-bit id as a decimal string",
+        "examples": ["7265361962188374016"],
+    },
+    "idempotency_key": {
+        "type": "string",
+        "pattern": _anchored(IDEMPOTENCY_KEY_RE),
+        "minLength": 1,
+        "maxLength": 255,
+        "description": "1-255 visible ASCII characters; the same key with another"
+        " body within 24 h is a 422 idempotency_key_reused",
+        "examples": ["0b7c9a52-3f0e-4a8e-9d1b-2f4c1e6a7b90"],
+    },
+}
 
 
 def _text(body: dict, name: str, required: bool) -> str | None:
@@ -48,8 +135,7 @@ def username(value: str) -> str:
 
 
 def email(value: str) -> str:
-    value = value.strip()
-    if len(value) > 254 or not EMAIL.fullmatch(value):
+    if len(value) > MAX_EMAIL or not EMAIL.fullmatch(value):
         raise ValidationFailed("email is not a valid address", code="invalid_email")
     return value
 
@@ -89,6 +175,15 @@ def bounded(value: str, name: str, limit: int) -> str:
     if len(value) > limit:
         raise ValidationFailed(
             f"{name} must be at most {limit} characters", code=f"invalid_{name}"
+        )
+    return value
+
+
+def idempotency_key(value: str) -> str:
+    if not IDEMPOTENCY_KEY.fullmatch(value):
+        raise ValidationFailed(
+            "Idempotency-Key must be 1-255 visible ASCII characters",
+            code="invalid_idempotency_key",
         )
     return value
 

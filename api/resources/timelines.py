@@ -5,7 +5,15 @@ from __future__ import annotations
 import falcon
 import orjson
 
-from api.io import JSON, limit_param, page, send, single_param, start_param
+from api.io import (
+    JSON,
+    limit_param,
+    link_next,
+    page,
+    send,
+    single_param,
+    start_param,
+)
 from api.middleware import finish_authentication, require_claims, viewer_id
 from core import validation
 from core.container import Deps
@@ -39,7 +47,9 @@ class _Timeline:
             owner = self._owner(owner)
         items = reader(owner, before, offset, limit, viewer)
         last = int(items[-1]["id"]) if items else None
-        send(resp, page(items, self._cursor(owner, len(items), limit, last)))
+        cursor = self._cursor(owner, len(items), limit, last)
+        link_next(req, resp, cursor)
+        send(resp, page(items, cursor))
 
     def _send_cached(self, req, resp, owner, before, limit, viewer) -> bool:
         cached = self.deps.timelines.cached_page(
@@ -52,6 +62,7 @@ class _Timeline:
         req.context.revocation_keys = None  # the script checked it
         # the items arrive as JSON: only the envelope is written here
         cursor = self._cursor(cached.owner, cached.count, limit, cached.last_id)
+        link_next(req, resp, cursor)
         resp.content_type = JSON
         resp.data = b"".join(
             (

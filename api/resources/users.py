@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import falcon
 
-from api.io import json_body, limit_param, page, send, single_param
+from api.io import json_body, limit_param, link_next, page, send, single_param
 from api.middleware import require_claims, viewer_id
 from core.container import Deps
 from core.services import follows, users
@@ -71,10 +71,12 @@ class Graph:
         items, cursor = follows.followers_page(
             self.deps, username, single_param(req, "cursor"), limit_param(req)
         )
+        link_next(req, resp, cursor)
         send(resp, page(items, cursor))
 
     def on_get_following(self, req, resp, username):
         items, cursor = follows.following_page(
             self.deps, username, single_param(req, "cursor"), limit_param(req)
         )
+        link_next(req, resp, cursor)
         send(resp, page(items, cursor))

@@ -81,9 +81,11 @@ def update(deps: Deps, user_id: int, family_id: str, body: dict, guard=None) -> 
     if (value := validation.optional_str(body, "email")) is not None:
         changes["email"] = validation.email(value)
     if (value := validation.optional_str(body, "display_name")) is not None:
-        changes["display_name"] = validation.bounded(value, "display_name", 50)
+        changes["display_name"] = validation.bounded(
+            value, "display_name", validation.MAX_DISPLAY_NAME
+        )
     if (value := validation.optional_str(body, "bio")) is not None:
-        changes["bio"] = validation.bounded(value, "bio", 160)
+        changes["bio"] = validation.bounded(value, "bio", validation.MAX_BIO)
     new_password = validation.optional_str(body, "password")
     current = validation.optional_str(body, "current_password")
     if new_password is not None:
