@@ -176,3 +176,38 @@ def test_chunked_bodies_are_read_and_bounded_like_any_other(server):
     assert status == 413 and problem["code"] == "payload_too_large"
     # and the server still answers on
     assert server.call("GET", "/healthz")[0] == 200
+
+
+def raw_exchange(base: str, request: bytes) -> tuple[int, dict, bytes]:
+    from urllib.parse import urlsplit
+
+    url = urlsplit(base)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {
+        k.strip().lower(): v.strip()
+        for k, _, v in (line.partition(":") for line in lines[1:])
+    }
+    return int(lines[0].split()[1]), headers, body
+
+
+def test_requests_the_http_server_refuses_get_problem_json_too(server):
+    cases = {
+        414: b"GET /timeline/user?username=" + b"x" * 9000 + b" HTTP/1.1\r\n"
+        b"Host: x\r\n\r\n",
+        431: b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+        + b"".join(b"X-H%d: v\r\n" % i for i in range(150))
+        + b"\r\n",
+        400: b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+    }
+    for status, request in cases.items():
+        got, headers, body = raw_exchange(server.base, request)
+        assert got == status
+        assert headers["content-type"] == "application/problem+json"
+        problem = json.loads(body)
+        assert problem["status"] == status and problem["code"]
