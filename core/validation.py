@@ -10,8 +10,23 @@ from core.errors import BadRequest, MissingField, NotFound, ValidationFailed
 # The rules as data: the checks below and the OpenAPI document (api/openapi.py,
 # through ``FIELDS``) are both built from these, so the two cannot drift.
 USERNAME_RE = r"[A-Za-z0-9_]{1,25}"
-# Deliberately simple: one @, a dotted domain, no spaces or control characters.
-EMAIL_RE = r"[^@\s\x00-\x1f]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+"
+# Whitespace as both Python (str.isspace) and ECMAScript regexes (OpenAPI's
+# dialect) see it: spelled out, because their \s differ (U+0085, U+001C-U+001F,
+# U+FEFF), and a client's validator must agree with ours.
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003"
+    "\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+_WS_CLASS = (
+    r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f"
+    r"\u205f\u3000\ufeff"
+)
+# Deliberately simple: one @, a dotted domain, no whitespace or control
+# characters in the local part.
+EMAIL_RE = (
+    rf"[^@\x00-\x1f\x7f-\x9f{_WS_CLASS}]{{1,64}}"
+    r"@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+"
+)
 MAX_EMAIL = 254
 MAX_TWEET_CHARS = 280
 MIN_PASSWORD, MAX_PASSWORD = 8, 128
@@ -77,7 +92,7 @@ FIELDS = {
     "tweet_content": {
         "type": "string",
         # something besides whitespace, and no NUL
-        "pattern": r"^[^\x00]*[^\x00\s][^\x00]*$",
+        "pattern": rf"^[^\x00]*[^\x00{_WS_CLASS}][^\x00]*$",
         "minLength": 1,
         "maxLength": MAX_TWEET_CHARS,
         "description": f"1-{MAX_TWEET_CHARS} Unicode code points after NFC"
@@ -190,7 +205,7 @@ def idempotency_key(value: str) -> str:
 
 def tweet_content(value: str) -> str:
     text = unicodedata.normalize("NFC", value)
-    if not text.strip():
+    if not text.strip(WHITESPACE):
         raise ValidationFailed(
             "tweet_content must not be empty or blank", code="invalid_tweet_content"
         )

@@ -88,6 +88,8 @@ def update(deps: Deps, user_id: int, family_id: str, body: dict, guard=None) -> 
         changes["bio"] = validation.bounded(value, "bio", validation.MAX_BIO)
     new_password = validation.optional_str(body, "password")
     current = validation.optional_str(body, "current_password")
+    if current is not None:
+        validation.password_to_check(current)
     if new_password is not None:
         validation.password(new_password)
         if current is None:
@@ -95,7 +97,6 @@ def update(deps: Deps, user_id: int, family_id: str, body: dict, guard=None) -> 
                 "current_password is required to change the password",
                 field="current_password",
             )
-        validation.password_to_check(current)
         row = db.fetchone("SELECT password_hash FROM users WHERE id = %s", (user_id,))
         if row is None:
             raise Unauthorized("The account no longer exists", code="invalid_token")
