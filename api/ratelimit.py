@@ -28,6 +28,7 @@ from redis.retry import Retry
 from api.clientip import ClientAddress
 from core import metrics
 from core.errors import RateLimited
+from core.services import auth
 from core.settings import ConfigError, Settings
 
 log = logging.getLogger(__name__)
@@ -118,15 +119,6 @@ def _account_bucket(per_address: Bucket) -> Bucket:
         for item in per_address.items
     )
     return Bucket(LOGIN_ACCOUNT, items)
-
-
-@contextmanager
-def _unguarded_attempt():
-    yield
-
-
-def _unguarded(account: str):
-    return _unguarded_attempt()
 
 
 class RateLimits:
@@ -228,7 +220,7 @@ class RateLimits:
         stranger's guessing cannot lock the owner out of their usual device.
         """
         if not self.enabled:
-            return _unguarded
+            return auth.unguarded
         return lambda account: self._login_attempt(req, account)
 
     @contextmanager
