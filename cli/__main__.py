@@ -66,7 +66,9 @@ def serve(args, settings: Settings, env: dict[str, str], **options) -> int:
     )
     return processes.supervise(
         {
-            "api": processes.api_command(settings),
+            "api": processes.api_command(
+                settings, bind=processes.bind_address(settings)
+            ),
             "worker": processes.worker_command(args.processes, args.threads),
         },
         env,

@@ -23,18 +23,16 @@ def bind_address(settings: Settings) -> str:
     return f"[{host}]:{settings.port}" if ":" in host else f"{host}:{settings.port}"
 
 
-def api_command(settings: Settings | None) -> list[str]:
-    """gunicorn with the app's config; with ``settings``, bound to HOST:PORT
-    (the command line wins over the config file, which binds every interface
-    for containers)."""
-    bind = ["--bind", bind_address(settings)] if settings is not None else []
+def api_command(settings: Settings | None, bind: str | None = None) -> list[str]:
+    """gunicorn with the app's config (which binds every interface on PORT, for
+    containers); ``bind`` overrides that, as the command line wins."""
     return [
         sys.executable,
         "-m",
         "gunicorn",
         "--config",
         "python:api.gunicorn_conf",
-        *bind,
+        *(["--bind", bind] if bind else []),
         "api.wsgi:app",
     ]
 
