@@ -49,7 +49,7 @@ def add_routes(app: falcon.App, deps: container.Deps, limits: RateLimits) -> Non
     app.add_route("/auth/logout", auth.Logout(deps))
     app.add_route("/.well-known/jwks.json", auth.Jwks(deps))
 
-    app.add_route("/user", users.Me(deps))
+    app.add_route("/user", users.Me(deps, limits))
     app.add_route("/user/data/{username}", users.Profile(deps))
     follow = users.Follow(deps)
     app.add_route("/user/follow", follow)
@@ -67,8 +67,9 @@ def add_routes(app: falcon.App, deps: container.Deps, limits: RateLimits) -> Non
     app.add_route("/timeline/home", timelines.Home(deps))
     app.add_route("/timeline/user", timelines.UserTimeline(deps))
 
-    app.add_route("/healthz", ops.Health())
-    app.add_route("/readyz", ops.Ready(Readiness(deps.settings, deps.redis)))
+    readiness = Readiness(deps.settings, deps.redis)
+    app.add_route("/healthz", ops.Health(readiness))
+    app.add_route("/readyz", ops.Ready(readiness))
     # No /metrics here: the gunicorn master serves them on METRICS_PORT
     # (api/gunicorn_conf.py), a port no Ingress routes.
     app.add_route("/openapi.json", ops.OpenApi(_document()))

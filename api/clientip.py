@@ -53,3 +53,13 @@ class ClientAddress:
                 if not self._trusted(address):
                     break
         return str(client)
+
+    def https(self, scheme: str, remote_addr: str | None, forwarded_proto) -> bool:
+        """Whether the client reached us over https: directly, or per the
+        X-Forwarded-Proto of a trusted proxy (its first hop: the client's)."""
+        if scheme == "https":
+            return True
+        peer = _parse(remote_addr or "")
+        if not forwarded_proto or peer is None or not self._trusted(peer):
+            return False
+        return forwarded_proto.split(",")[0].strip().lower() == "https"

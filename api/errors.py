@@ -9,7 +9,7 @@ import orjson
 import peewee
 import redis
 
-from api.io import PayloadTooLarge
+from api.io import PayloadTooLarge, UnsupportedMediaType
 from core import errors
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,7 @@ STATUS = {
     errors.NotFound: 404,
     errors.Conflict: 409,
     PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
     errors.ValidationFailed: 422,
     errors.RateLimited: 429,
     errors.Unavailable: 503,

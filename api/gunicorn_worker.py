@@ -21,6 +21,8 @@ from __future__ import annotations
 import mmap
 import time
 
+import orjson
+from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 
 ACCEPT_PAUSE_S = 0.002  # a peer's wake-up on a busy machine
@@ -65,8 +67,47 @@ def should_defer(held: int, threads: int, fewest_peer: int | None) -> bool:
     return fewest_peer is not None and held >= threads and fewest_peer + 2 <= held
 
 
+_PROBLEM_CODES = {
+    400: "bad_request",
+    403: "forbidden",
+    414: "uri_too_long",
+    417: "expectation_failed",
+    431: "headers_too_large",
+    501: "not_implemented",
+}
+
+
+def write_problem(sock, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's own error answers (a request line or headers too long, a
+    malformed request) as RFC 9457 problems like every other error, instead of
+    an HTML page; the message, which quotes the client's bytes, stays out."""
+    code = _PROBLEM_CODES.get(status_int, "internal_error")
+    body = orjson.dumps(
+        {
+            "type": f"https://twitter-backend.dev/problems/{code}",
+            "title": reason,
+            "status": status_int,
+            "detail": reason,
+            "code": code,
+        }
+    )
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\n"
+        "Connection: close\r\n"
+        "Content-Type: application/problem+json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
 class BalancedThreadWorker(ThreadWorker):
     board_slot: int | None = None  # set by gunicorn_conf.pre_fork
+
+    def init_process(self):
+        # gunicorn writes its errors through this module function; in a worker
+        # process only (the master never answers requests).
+        util.write_error = write_problem
+        super().init_process()
 
     def accept(self, listener):
         slot = self.board_slot

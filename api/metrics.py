@@ -27,7 +27,7 @@ class RequestMetrics:
         deferred.inc(metrics.HTTP_IN_FLIGHT, (), -1)
         deferred.observe(
             metrics.HTTP_DURATION,
-            (req.method, req.uri_template or "unmatched", resp.status_code),
+            metrics.http_labels(req.method, req.uri_template, resp.status_code),
             time.perf_counter() - started,
         )
 

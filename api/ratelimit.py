@@ -28,8 +28,9 @@ from redis.retry import Retry
 
 from api.clientip import ClientAddress
 from core import metrics
-from core.errors import RateLimited, Unauthorized
+from core.errors import RateLimited
 from core.redis_client import Lazy
+from core.services import auth
 from core.settings import ConfigError, Settings
 
 log = logging.getLogger(__name__)
@@ -38,13 +39,20 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Probes and scrapes must never be refused.
 EXEMPT_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 AUTH_ROUTES = frozenset({"/auth/signup", "/auth/login"})
-AUTH, LOGIN_FAILURES, WRITES, READS, ANONYMOUS = (
+AUTH, LOGIN_FAILURES, LOGIN_ACCOUNT, WRITES, READS, ANONYMOUS = (
     "auth",
     "login_failures",
+    "login_account",
     "writes",
     "reads",
     "anonymous",
 )
+# The account-wide login bucket: each login_failures tier times this, i.e. as
+# many guesses as this many addresses together get at one account.
+ACCOUNT_FACTOR = 4
+# An address that logged in to an account is spared the account-wide bucket
+# for this long (a device the owner uses at least monthly).
+KNOWN_ADDRESS_TTL_S = 30 * 24 * 3600
 # A client's IPv6 /64 is one subscriber: limiting single addresses in it would
 # hand every client 2^64 fresh buckets.
 IPV6_PREFIX = 64
@@ -163,6 +171,14 @@ def _storage(s: Settings):
     return RedisStorage(s.redis_dsn, retry=Retry(NoBackoff(), 0), **options)
 
 
+def _account_bucket(per_address: Bucket) -> Bucket:
+    items = tuple(
+        type(item)(item.amount * ACCOUNT_FACTOR, item.multiples)
+        for item in per_address.items
+    )
+    return Bucket(LOGIN_ACCOUNT, items)
+
+
 class RateLimits:
     """Falcon middleware: charge each request to its bucket, 429 once spent."""
 
@@ -179,6 +195,13 @@ class RateLimits:
                     "RATE_LIMIT_LOGIN_FAILURES",
                     s.rate_limit_login_failures,
                 ),
+                _account_bucket(
+                    _bucket(
+                        LOGIN_FAILURES,
+                        "RATE_LIMIT_LOGIN_FAILURES",
+                        s.rate_limit_login_failures,
+                    )
+                ),
                 _bucket(WRITES, "RATE_LIMIT_WRITES", s.rate_limit_writes),
                 _bucket(READS, "RATE_LIMIT_READS", s.rate_limit_reads),
                 _bucket(ANONYMOUS, "RATE_LIMIT_ANONYMOUS", s.rate_limit_anonymous),
@@ -190,6 +213,8 @@ class RateLimits:
                 f"RATE_LIMIT_STRATEGY must be one of {', '.join(STRATEGIES)}"
             )
         self._limiter = Lazy(lambda: strategy(_storage(s)))
+        self._redis = Lazy(lambda: self._limiter.storage.storage)  # fail-fast
+        self._login_prefix = f"{s.redis_prefix}lf:"
         # A fixed window's reset comes from Redis TTL, whole seconds rounded to
         # nearest: one more second never sends a client back too early.
         self._slack = 1 if s.rate_limit_strategy == "fixed-window" else 0
@@ -263,41 +288,47 @@ class RateLimits:
         return self._buckets[WRITES], str(claims.user_id)
 
     # ----------------------------------------------------------- login guard
-    @contextmanager
-    def login_attempt(self, req, username):
-        """Refuse a login after repeated failures for this username from this
-        address (tiers of growing length), count a wrong password, forget the
-        failures after a success. Keyed by address too, so nobody can lock a
-        victim out from elsewhere."""
-        if not self.enabled or not isinstance(username, str) or not username:
-            yield
-            return
-        bucket = self._buckets[LOGIN_FAILURES]
-        ids = (bucket.name, f"{username.lower()[:64]}|{self.client_key(req)}")
-        try:
-            denied = next(
-                (i for i in bucket.items if not self._limiter.test(i, *ids)), None
-            )
-            decision = self._decide(bucket, ids, denied) if denied else None
-        except redis.RedisError as ex:
-            decision = self._storage_down(ex)
-        if decision is not None:
-            self._apply(req, decision)
-        try:
-            yield
-        except Unauthorized as ex:
-            if ex.code == "invalid_credentials":
-                self._record(bucket, ids, hit=True)
-            raise
-        self._record(bucket, ids, hit=False)
+    def login_guard(self, req):
+        """``guard(account)`` -> a context manager around one password check
+        (login, or the current password of a change) on ``account``.
 
-    def _record(self, bucket: Bucket, ids: tuple[str, str], hit: bool) -> None:
+        Attempts are counted *before* the check, one atomic increment per tier,
+        so parallel guesses cannot slip past the count. Two buckets:
+        ``login_failures`` per account + address (a success forgets it), and
+        ``login_account`` per account, ACCOUNT_FACTOR times as wide, which
+        caps guesses spread over many addresses. An address that has logged
+        in to the account recently is spared the account-wide bucket, so a
+        stranger's guessing cannot lock the owner out of their usual device.
+        """
+        if not self.enabled:
+            return auth.unguarded
+        return lambda account: self._login_attempt(req, account)
+
+    @contextmanager
+    def _login_attempt(self, req, account: str):
+        address = self.client_key(req)
+        tag = f"{{{account}}}"  # one hash tag: every key of this account, one slot
+        per_address = (self._buckets[LOGIN_FAILURES], (LOGIN_FAILURES, tag, address))
+        account_wide = (self._buckets[LOGIN_ACCOUNT], (LOGIN_ACCOUNT, tag))
+        known_key = f"{self._login_prefix}{tag}:ok:{address}"
         try:
+            charged = [per_address]
+            if not self._redis.exists(known_key):
+                charged.append(account_wide)
+            for bucket, ids in charged:
+                denied = next(
+                    (i for i in bucket.items if not self._limiter.hit(i, *ids)), None
+                )
+                if denied is not None:
+                    self._apply(req, self._decide(bucket, ids, denied))
+        except redis.RedisError as ex:
+            self._storage_down(ex)
+        yield  # a wrong password raises out of here: counted already
+        try:
+            bucket, ids = per_address
             for item in bucket.items:
-                if hit:
-                    self._limiter.hit(item, *ids)
-                else:
-                    self._limiter.clear(item, *ids)
+                self._limiter.clear(item, *ids)
+            self._redis.set(known_key, b"1", ex=KNOWN_ADDRESS_TTL_S)
         except redis.RedisError as ex:
             self._storage_down(ex)
 

@@ -1,4 +1,8 @@
-"""``python -m cli run``: the whole service locally (API + worker), set up first."""
+"""``python -m cli run``: the whole service locally (API + worker), set up first.
+
+The API listens on HOST (127.0.0.1 unless told otherwise); a process that dies
+is restarted with backoff.
+"""
 
 from __future__ import annotations
 
@@ -56,10 +60,15 @@ def serve(args, settings: Settings, env: dict[str, str], **options) -> int:
     env["PROMETHEUS_MULTIPROC_DIR"] = processes.prepare_metrics_dir(
         options.get("metrics_dir") or PROJECT_ROOT / "var" / "metrics"
     )
-    print(f"serving on http://127.0.0.1:{settings.port} (Ctrl-C stops)", flush=True)
+    print(
+        f"serving on http://{processes.bind_address(settings)} (Ctrl-C stops)",
+        flush=True,
+    )
     return processes.supervise(
         {
-            "api": processes.api_command(settings),
+            "api": processes.api_command(
+                settings, bind=processes.bind_address(settings)
+            ),
             "worker": processes.worker_command(args.processes, args.threads),
         },
         env,

@@ -1,7 +1,8 @@
-"""Start the API and worker processes and stop them together on Ctrl-C."""
+"""Start the API and worker processes, restart one that dies, stop them on Ctrl-C."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -12,14 +13,26 @@ from pathlib import Path
 
 from core.settings import PROJECT_ROOT, Settings
 
+# A child that dies is restarted after 1 s, then 2, 4 ... up to 30 s while it
+# keeps dying; one that ran for a minute counts as healthy again.
+BACKOFF_FIRST_S, BACKOFF_MAX_S, STABLE_AFTER_S = 1.0, 30.0, 60.0
 
-def api_command(settings: Settings) -> list[str]:
+
+def bind_address(settings: Settings) -> str:
+    host = settings.host
+    return f"[{host}]:{settings.port}" if ":" in host else f"{host}:{settings.port}"
+
+
+def api_command(settings: Settings | None, bind: str | None = None) -> list[str]:
+    """gunicorn with the app's config (which binds every interface on PORT, for
+    containers); ``bind`` overrides that, as the command line wins."""
     return [
         sys.executable,
         "-m",
         "gunicorn",
         "--config",
         "python:api.gunicorn_conf",
+        *(["--bind", bind] if bind else []),
         "api.wsgi:app",
     ]
 
@@ -52,10 +65,13 @@ def supervise(
     env: dict[str, str],
     on_start: Callable[[str, subprocess.Popen], None] | None = None,
 ) -> int:
-    """Run the commands until one exits or we are told to stop; stop them all.
+    """Run the commands until we are told to stop, then stop them all.
 
-    ``on_start`` sees each child as it starts (standalone mode records the pids
-    so that a run after a crash can stop what this one left behind).
+    A child that exits is restarted with backoff (what is left of its process
+    group is killed first: gunicorn or Dramatiq children of a killed master
+    would hold the port or the queues). ``on_start`` sees each child as it
+    starts (standalone mode records the pids so that a run after a crash can
+    stop what this one left behind).
     """
     stopping = False
 
@@ -66,28 +82,54 @@ def supervise(
     # Handlers first: a Ctrl-C while the children start still stops them all.
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    children = {}
-    exit_code = 0
+    children: dict[str, subprocess.Popen | None] = {}
+    started_at: dict[str, float] = {}
+    restart_at: dict[str, float] = {}
+    crashes = dict.fromkeys(commands, 0)
+
+    def start(name: str) -> None:
+        children[name] = subprocess.Popen(
+            commands[name], env=env, cwd=PROJECT_ROOT, start_new_session=True
+        )
+        started_at[name] = time.monotonic()
+        if on_start:
+            on_start(name, children[name])
+
     try:
-        for name, cmd in commands.items():
-            children[name] = subprocess.Popen(
-                cmd, env=env, cwd=PROJECT_ROOT, start_new_session=True
-            )
-            if on_start:
-                on_start(name, children[name])
+        for name in commands:
+            if not stopping:
+                start(name)
         while not stopping:
-            for name, child in children.items():
-                if child.poll() is not None:
-                    print(
-                        f"{name} exited with {child.returncode}; stopping",
-                        file=sys.stderr,
-                    )
-                    exit_code = child.returncode or 1
-                    stopping = True
+            now = time.monotonic()
+            for name in commands:
+                child = children.get(name)
+                if child is None:
+                    if now >= restart_at[name] and not stopping:
+                        start(name)
+                    continue
+                if child.poll() is None:
+                    continue
+                _kill_group(child.pid)
+                if now - started_at[name] >= STABLE_AFTER_S:
+                    crashes[name] = 0
+                delay = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** crashes[name])
+                crashes[name] += 1
+                print(
+                    f"{name} exited with {child.returncode}; restarting in {delay:g} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                children[name] = None
+                restart_at[name] = now + delay
             time.sleep(0.2)
     finally:
-        terminate(children.values())
-    return exit_code
+        terminate([c for c in children.values() if c is not None])
+    return 0
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # nothing left of it
+        os.killpg(pgid, signal.SIGKILL)
 
 
 def terminate(children, grace_s: float = 25.0) -> None:

@@ -14,6 +14,9 @@ import hmac
 from core.errors import BadRequest
 
 _SIG_BYTES = 12
+# Positions are ids (tweets, follow edges): positive signed 64-bit integers.
+# Anything else would reach struct packing or a bigint column and fail there.
+MAX_POSITION = (1 << 63) - 1
 
 
 class CursorCodec:
@@ -46,8 +49,14 @@ class CursorCodec:
             raise invalid
         try:
             got_kind, got_owner, position = payload.decode().split(":")
-            if got_kind != kind or got_owner != str(owner):
-                raise invalid
-            return int(position)
         except ValueError:
             raise invalid from None
+        if got_kind != kind or got_owner != str(owner):
+            raise invalid
+        # int() would also take "+1", " 1", "1_0" and 4,300 digits
+        if not (position.isascii() and position.isdigit()) or len(position) > 19:
+            raise invalid
+        value = int(position)
+        if not 0 < value <= MAX_POSITION:
+            raise invalid
+        return value

@@ -1,25 +1,29 @@
-"""Dependency checks for readiness: each returns None when fine, else a reason."""
+"""Dependency checks (each returns None when fine, else a reason) and readiness."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pika
 import redis
 
-from core import db
+from core import db, metrics
 from core.settings import Settings
 
 
-def check_postgres() -> str | None:
+def check_database() -> str | None:
+    """Postgres answers and every migration this code ships has been applied."""
+    from migrations import runner  # migrations import core: only when asked
+
     try:
-        db.fetchone("SELECT 1")
-        return None
+        with db.database.connection_context():
+            missing = runner.pending()
     except Exception as ex:
         return f"postgres: {type(ex).__name__}"
-    finally:
-        if not db.database.is_closed():
-            db.database.close()
+    if missing:
+        return "migrations: pending " + ", ".join(name for _, name in missing)
+    return None
 
 
 def check_redis(client: redis.Redis) -> str | None:
@@ -49,24 +53,73 @@ def check_broker(settings: Settings) -> str | None:
 
 
 class Readiness:
-    """Caches the verdict briefly so probes cannot hammer the dependencies."""
+    """Whether this API process should get traffic, and how its dependencies are.
+
+    Ready means Postgres answers and the schema is current: with Redis down the
+    API serves from Postgres, and with the broker down writes wait in the
+    outbox, so neither outage may take the pods out of the Service (that would
+    turn a degraded service into none). Their state is reported by ``details``
+    (``/healthz?verbose``) and the ``dependency_up`` gauge, refreshed in the
+    background after readiness probes. Verdicts are cached briefly so probes
+    cannot hammer the dependencies.
+    """
 
     TTL_S = 2.0
+    DETAILS_TTL_S = 10.0
 
     def __init__(self, settings: Settings, redis_client: redis.Redis):
         self._settings = settings
         self._redis = redis_client
         self._cached: tuple[float, list[str]] | None = None
+        self._details: tuple[float, dict] | None = None
+        self._refreshing = threading.Lock()
 
     def failures(self) -> list[str]:
         now = time.monotonic()
-        if self._cached and now - self._cached[0] < self.TTL_S:
-            return self._cached[1]
-        checks = (
-            check_postgres(),
-            check_redis(self._redis),
-            check_broker(self._settings),
-        )
-        found = [c for c in checks if c]
-        self._cached = (now, found)
+        if not (self._cached and now - self._cached[0] < self.TTL_S):
+            problem = check_database()
+            self._cached = (now, [problem] if problem else [])
+            metrics.DEPENDENCY_UP.labels("postgres").set(0 if problem else 1)
+            self._refresh_in_background()
+        return self._cached[1]
+
+    def details(self) -> dict:
+        """Each dependency: ``{"ok": bool, "detail": str}``, for people."""
+        now = time.monotonic()
+        if self._details and now - self._details[0] < self.TTL_S:
+            return self._details[1]
+        with self._refreshing:  # a background refresh may just have run
+            if self._details and time.monotonic() - self._details[0] < self.TTL_S:
+                return self._details[1]
+            return self._check_all()
+
+    def _check_all(self) -> dict:
+        checks = {
+            "postgres": check_database(),
+            "redis": check_redis(self._redis),
+            "broker": check_broker(self._settings),
+        }
+        found = {}
+        for name, problem in checks.items():
+            metrics.DEPENDENCY_UP.labels(name).set(0 if problem else 1)
+            found[name] = {
+                "ok": problem is None,
+                "detail": problem.split(": ", 1)[1] if problem else "ok",
+            }
+        self._details = (time.monotonic(), found)
         return found
+
+    def _refresh_in_background(self) -> None:
+        stale = (
+            self._details is None
+            or time.monotonic() - self._details[0] > self.DETAILS_TTL_S
+        )
+        if stale and self._refreshing.acquire(blocking=False):
+
+            def run():
+                try:
+                    self._check_all()
+                finally:
+                    self._refreshing.release()
+
+            threading.Thread(target=run, name="health-details", daemon=True).start()

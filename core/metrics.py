@@ -25,6 +25,29 @@ HTTP_DURATION = Histogram(
     ["method", "route", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+# Label values come from this fixed set only: a client can send any token as a
+# method, and each new one would add a time series per route and bucket.
+HTTP_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+UNMATCHED_ROUTE = "unmatched"
+
+
+def http_labels(method: str, route: str | None, status: int) -> tuple:
+    """(method, route, status) labels with a bounded set of values."""
+    return (
+        method if method in HTTP_METHODS else "other",
+        route or UNMATCHED_ROUTE,
+        status,
+    )
+
+
+DEPENDENCY_UP = Gauge(
+    "dependency_up",
+    "1 when the dependency answered this process's last check, else 0",
+    ["dependency"],
+    multiprocess_mode="livemostrecent",
+)
 HTTP_IN_FLIGHT = Gauge(
     "http_requests_in_flight", "Requests being served", multiprocess_mode="livesum"
 )

@@ -122,6 +122,9 @@ class Settings:
     node_id: int = -1  # -1: lease a node id from Redis at start-up
     # --- HTTP ----------------------------------------------------------------
     max_body_bytes: int = 1024 * 1024
+    # `python -m cli run` binds the API here: loopback unless told otherwise.
+    # (Containers bind every interface through api/gunicorn_conf.py.)
+    host: str = "127.0.0.1"
     port: int = 8000
     web_workers: int = 2
     web_threads: int = 4
@@ -196,6 +199,7 @@ class Settings:
             inactive_days=_int(env, "INACTIVE_DAYS", d.inactive_days),
             node_id=_int(env, "NODE_ID", d.node_id),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", d.max_body_bytes),
+            host=env.get("HOST", d.host),
             port=_int(env, "PORT", d.port),
             web_workers=_int(env, "WEB_WORKERS", d.web_workers),
             web_threads=_int(env, "WEB_THREADS", d.web_threads),
@@ -260,14 +264,18 @@ class Settings:
             raise ConfigError("BROKER_KIND must be rabbitmq or redis")
         if self.broker_queue_type not in ("classic", "quorum"):
             raise ConfigError("BROKER_QUEUE_TYPE must be classic or quorum")
-        if not self.is_production:
-            return
         problems = []
-        if (
+        # Anyone who knows the cursor key can forge cursors; the placeholder is
+        # public, so only a developer's own machine may run with it.
+        if self.env != "development" and (
             self.cursor_secret in ("", PLACEHOLDER_SECRET)
-            or len(self.cursor_secret) < 32
+            or (self.is_production and len(self.cursor_secret) < 32)
         ):
             problems.append("CURSOR_SECRET must be a random string of 32+ characters")
+        if not self.is_production:
+            if problems:
+                raise ConfigError(f"refusing to start in {self.env}: {problems[0]}")
+            return
         if not Path(self.jwt_public_keys_path).exists():
             problems.append(
                 f"JWT_PUBLIC_KEYS_PATH {self.jwt_public_keys_path!r} does not exist"

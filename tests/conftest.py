@@ -181,6 +181,20 @@ def client(deps, clean):
     return testing.TestClient(create_app(deps.settings, deps))
 
 
+def flush_broker(broker) -> None:
+    """Empty every queue. This thread's RabbitMQ connection idles between the
+    tests that use it, and pika sends heartbeats only when called: after a
+    minute or more of other tests (the schemathesis run takes that long alone)
+    the broker has dropped it, so a lost connection is replaced once."""
+    import pika
+
+    try:
+        broker.flush_all()
+    except pika.exceptions.AMQPError:
+        del broker.connection  # dramatiq opens a new one on next use
+        broker.flush_all()
+
+
 class Drainer:
     """Waits until every committed job has been relayed and processed."""
 
@@ -198,7 +212,7 @@ class Drainer:
         # and a relay may have published a previous test's rows just before
         # the stop: the test's own processes start from empty queues.
         self._wait_detached()
-        self.broker.flush_all()
+        flush_broker(self.broker)
         try:
             yield
         finally:
@@ -207,7 +221,7 @@ class Drainer:
             # before that would leave those messages for the next test, and a
             # consumer still attached would take its share of the next test's.
             self._wait_detached()
-            self.broker.flush_all()
+            flush_broker(self.broker)
             self.worker = dramatiq.Worker(
                 self.broker, worker_threads=4, worker_timeout=100
             )
@@ -280,7 +294,7 @@ def worker(deps):
     from workers import main
 
     worker_deps.use(deps)
-    main.broker.flush_all()
+    flush_broker(main.broker)
     running = dramatiq.Worker(main.broker, worker_threads=4, worker_timeout=100)
     running.start()
     drainer = Drainer(running, main.broker)
@@ -291,5 +305,5 @@ def worker(deps):
 @pytest.fixture
 def drain(worker, clean):
     """Call ``drain()`` to wait for quiescence (outbox relayed, queues empty)."""
-    worker.broker.flush_all()
+    flush_broker(worker.broker)
     return worker.drain

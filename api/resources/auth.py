@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import falcon
 
-from api.io import json_body, send
+from api.clientip import ClientAddress
+from api.io import has_body, json_body, send
 from api.middleware import ACCESS_COOKIE, REFRESH_COOKIE, presented_token
 from core.container import Deps
 from core.errors import BadRequest, Unauthorized
@@ -14,12 +15,26 @@ from core.services import auth, users
 class _Base:
     def __init__(self, deps: Deps):
         self.deps = deps
+        self._client = ClientAddress(deps.settings.trusted_proxies)
 
     def _body(self, req) -> dict:
         return json_body(req, self.deps.settings.max_body_bytes)
 
-    def _set_cookies(self, resp, pair: dict) -> None:
-        secure = self.deps.settings.cookie_secure
+    def _send_tokens(self, req, resp, pair: dict) -> None:
+        """A token pair, as cookies too; never stored by a cache (RFC 6749 5.1)."""
+        self._set_cookies(req, resp, pair)
+        resp.cache_control = ["no-store"]
+        resp.set_header("Pragma", "no-cache")
+        send(resp, pair)
+
+    def _secure_cookies(self, req) -> bool:
+        # Over https the cookies must never travel in clear afterwards.
+        return self.deps.settings.cookie_secure or self._client.https(
+            req.scheme, req.remote_addr, req.get_header("X-Forwarded-Proto")
+        )
+
+    def _set_cookies(self, req, resp, pair: dict) -> None:
+        secure = self._secure_cookies(req)
         resp.set_cookie(
             ACCESS_COOKIE,
             pair["access_token"],
@@ -54,15 +69,13 @@ class Login(_Base):
 
     def on_post(self, req, resp):
         body = self._body(req)
-        with self.limits.login_attempt(req, body.get("username")):
-            pair = auth.login(self.deps, body)
-        self._set_cookies(resp, pair)
-        send(resp, pair)
+        pair = auth.login(self.deps, body, self.limits.login_guard(req))
+        self._send_tokens(req, resp, pair)
 
 
 class RefreshToken(_Base):
     def on_post(self, req, resp):
-        body = self._body(req) if req.content_length else {}
+        body = self._body(req) if has_body(req) else {}
         token = body.get("refresh_token")
         if token is not None and not isinstance(token, str):
             raise BadRequest("'refresh_token' must be a string", code="wrong_type")
@@ -72,8 +85,7 @@ class RefreshToken(_Base):
         if not isinstance(token, str) or not token:
             raise Unauthorized("A refresh_token is required", code="missing_token")
         pair = auth.refresh(self.deps, token)
-        self._set_cookies(resp, pair)
-        send(resp, pair)
+        self._send_tokens(req, resp, pair)
 
 
 class Logout(_Base):

@@ -8,10 +8,23 @@ from core.health import Readiness
 
 
 class Health:
-    """Liveness: answers while the process serves; touches no dependency."""
+    """Liveness: answers while the process serves; touches no dependency.
+
+    ``?verbose`` adds each dependency's state, for people and dashboards; it is
+    still a 200 (a degraded dependency is no reason to restart the process).
+    """
+
+    def __init__(self, readiness: Readiness):
+        self.readiness = readiness
 
     def on_get(self, req, resp):
-        send(resp, {"status": "ok"})
+        if "verbose" not in req.params:
+            send(resp, {"status": "ok"})
+            return
+        checks = self.readiness.details()
+        degraded = not all(c["ok"] for c in checks.values())
+        send(resp, {"status": "degraded" if degraded else "ok", "checks": checks})
+        resp.cache_control = ["no-store"]
 
 
 class Ready:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import falcon
 
-from api.io import limit_param, page, send, single_param, start_param
+from api.io import limit_param, link_next, page, send, single_param, start_param
 from api.middleware import finish_authentication, require_claims, viewer_id
+from core import validation
 from core.container import Deps
 from core.errors import ValidationFailed
 from core.services import users
@@ -41,7 +42,9 @@ class _Timeline:
             finish_authentication(req)
             items = reader(owner, before, offset, limit, viewer)
             last = int(items[-1]["id"]) if items else None
-        send(resp, page(items, self._cursor(owner, len(items), limit, last)))
+        cursor = self._cursor(owner, len(items), limit, last)
+        link_next(req, resp, cursor)
+        send(resp, page(items, cursor))
 
     def _cursor(self, owner: int, count: int, limit: int, last_id) -> str | None:
         if count < limit:
@@ -89,4 +92,4 @@ class UserTimeline(_Timeline):
         username = single_param(req, "username")
         if not username:
             raise ValidationFailed("username is required", code="missing_field")
-        return username
+        return validation.existing_username(username)  # before any cache lookup

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import falcon
 
-from api.io import json_body, limit_param, page, send, single_param
+from api.io import json_body, limit_param, link_next, page, send, single_param
 from api.middleware import require_claims, viewer_id
 from core.container import Deps
 from core.services import follows, users
@@ -20,8 +20,9 @@ class Profile:
 
 @falcon.before(require_claims)
 class Me:
-    def __init__(self, deps: Deps):
+    def __init__(self, deps: Deps, limits):
         self.deps = deps
+        self.limits = limits  # api.ratelimit.RateLimits: current-password guesses
 
     def on_get(self, req, resp):
         send(resp, users.me(req.context.claims.user_id))
@@ -29,7 +30,11 @@ class Me:
     def on_put(self, req, resp):
         claims = req.context.claims
         body = json_body(req, self.deps.settings.max_body_bytes)
-        send(resp, users.update(self.deps, claims.user_id, claims.family_id, body))
+        guard = self.limits.login_guard(req)
+        send(
+            resp,
+            users.update(self.deps, claims.user_id, claims.family_id, body, guard),
+        )
 
     on_patch = on_put
 
@@ -66,10 +71,12 @@ class Graph:
         items, cursor = follows.followers_page(
             self.deps, username, single_param(req, "cursor"), limit_param(req)
         )
+        link_next(req, resp, cursor)
         send(resp, page(items, cursor))
 
     def on_get_following(self, req, resp, username):
         items, cursor = follows.following_page(
             self.deps, username, single_param(req, "cursor"), limit_param(req)
         )
+        link_next(req, resp, cursor)
         send(resp, page(items, cursor))

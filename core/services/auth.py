@@ -8,6 +8,7 @@ Refresh tokens are stored only as SHA-256 hashes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
 
@@ -40,19 +41,39 @@ def _issue_pair(deps: Deps, user_id: int, family_id: str) -> dict:
     }
 
 
-def login(deps: Deps, body: dict) -> dict:
-    """A new token pair; unknown user and wrong password fail identically."""
+@contextlib.contextmanager
+def unguarded(account: str):
+    """No limits: tools and tests that call the services directly."""
+    yield
+
+
+def account_key(user_id: int) -> str:
+    """The name a password guard counts an account's attempts under."""
+    return f"a{user_id}"
+
+
+def login(deps: Deps, body: dict, guard=unguarded) -> dict:
+    """A new token pair; unknown user and wrong password fail identically.
+
+    ``guard(account)`` wraps the password check (the API's failed-login
+    limits); unknown names are guarded too, by name, so that limits behave the
+    same whether or not the account exists.
+    """
     username = validation.required_str(body, "username")
-    password = validation.required_str(body, "password")
+    password = validation.password_to_check(validation.required_str(body, "password"))
     row = None
     if validation.USERNAME.fullmatch(username):
         row = db.fetchone(
             "SELECT id, password_hash FROM users WHERE lower(username) = lower(%s)",
             (username,),
         )
-    if not deps.passwords.verify(row[1] if row else None, password):
-        metrics.LOGINS.labels("failed").inc()
-        raise Unauthorized(BAD_LOGIN, code="invalid_credentials")
+        account = account_key(row[0]) if row else f"n:{username.lower()}"
+    else:
+        account = "n:"  # no account can have this name
+    with guard(account):
+        if not deps.passwords.verify(row[1] if row else None, password):
+            metrics.LOGINS.labels("failed").inc()
+            raise Unauthorized(BAD_LOGIN, code="invalid_credentials")
     metrics.LOGINS.labels("ok").inc()
     user_id = row[0]
     if deps.passwords.needs_rehash(row[1]):

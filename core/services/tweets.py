@@ -143,11 +143,7 @@ def _insert(params: dict):
 
 def _claim_idempotency_key(author_id, key, request_hash, tweet_id) -> int | None:
     """None if this key is new (and now ours); else the first request's tweet id."""
-    if not key or len(key) > 255 or not key.isprintable():
-        raise ValidationFailed(
-            "Idempotency-Key must be 1-255 printable characters",
-            code="invalid_idempotency_key",
-        )
+    validation.idempotency_key(key)
     db.execute(
         "DELETE FROM idempotency_keys WHERE user_id = %s AND key = %s"
         " AND created_at < now() - interval '24 hours'",

@@ -10,6 +10,7 @@ import redis
 from core import db, outbox, render, revocation, validation
 from core.container import Deps
 from core.errors import Conflict, Forbidden, MissingField, NotFound, Unauthorized
+from core.services import auth
 
 _BY_NAME = (
     f"SELECT {render.USER_COLUMNS} FROM users u WHERE lower(u.username) = lower(%s)"
@@ -46,9 +47,7 @@ def signup(deps: Deps, body: dict) -> dict:
 
 def row_by_username(username: str):
     """The user row for ``username`` (any case); NotFound if none."""
-    row = None
-    if validation.USERNAME.fullmatch(username or ""):
-        row = db.fetchone(_BY_NAME, (username,))
+    row = db.fetchone(_BY_NAME, (validation.existing_username(username or ""),))
     if row is None:
         raise NotFound("No such user", code="user_not_found")
     return row
@@ -70,19 +69,27 @@ def me(user_id: int) -> dict:
     return render.user(row, include_email=True)
 
 
-def update(deps: Deps, user_id: int, family_id: str, body: dict) -> dict:
-    """Edit the caller's profile; a password change ends every other session."""
+def update(deps: Deps, user_id: int, family_id: str, body: dict, guard=None) -> dict:
+    """Edit the caller's profile; a password change ends every other session.
+
+    ``guard(account)`` wraps the current-password check, as for a login: a
+    stolen access token must not become an unlimited password oracle.
+    """
     changes = {}
     if (value := validation.optional_str(body, "username")) is not None:
         changes["username"] = validation.username(value)
     if (value := validation.optional_str(body, "email")) is not None:
         changes["email"] = validation.email(value)
     if (value := validation.optional_str(body, "display_name")) is not None:
-        changes["display_name"] = validation.bounded(value, "display_name", 50)
+        changes["display_name"] = validation.bounded(
+            value, "display_name", validation.MAX_DISPLAY_NAME
+        )
     if (value := validation.optional_str(body, "bio")) is not None:
-        changes["bio"] = validation.bounded(value, "bio", 160)
+        changes["bio"] = validation.bounded(value, "bio", validation.MAX_BIO)
     new_password = validation.optional_str(body, "password")
     current = validation.optional_str(body, "current_password")
+    if current is not None:
+        validation.password_to_check(current)
     if new_password is not None:
         validation.password(new_password)
         if current is None:
@@ -93,8 +100,9 @@ def update(deps: Deps, user_id: int, family_id: str, body: dict) -> dict:
         row = db.fetchone("SELECT password_hash FROM users WHERE id = %s", (user_id,))
         if row is None:
             raise Unauthorized("The account no longer exists", code="invalid_token")
-        if not deps.passwords.verify(row[0], current):
-            raise Forbidden("The current password is wrong", code="wrong_password")
+        with (guard or auth.unguarded)(auth.account_key(user_id)):
+            if not deps.passwords.verify(row[0], current):
+                raise Forbidden("The current password is wrong", code="wrong_password")
         changes["password_hash"] = deps.passwords.hash(new_password)
     old_name = None
     try:

@@ -324,3 +324,60 @@ def test_revoked_tokens_are_refused_on_warm_timeline_pages(
         ).status_code
         == 401
     )
+
+
+def test_token_responses_are_never_cached(client, account):
+    login_r = client.simulate_post(
+        "/auth/login", json={"username": "victim", "password": "password123"}
+    )
+    refresh_r = client.simulate_post(
+        "/auth/refresh-token", json={"refresh_token": login_r.json["refresh_token"]}
+    )
+    for r in (login_r, refresh_r):
+        assert r.status_code == 200
+        assert r.headers["cache-control"] == "no-store"
+        assert r.headers["pragma"] == "no-cache"
+
+
+def test_cookies_are_secure_whenever_the_client_came_over_https(client, account):
+    body = {"username": "victim", "password": "password123"}
+    plain = client.simulate_post("/auth/login", json=body)
+    assert not plain.cookies["access-Token"].secure
+    # over TLS at the server itself
+    direct = client.simulate_post("/auth/login", json=body, protocol="https")
+    # behind a trusted proxy that terminated TLS (the test peer is loopback)
+    proxied = client.simulate_post(
+        "/auth/login", json=body, headers={"X-Forwarded-Proto": "https"}
+    )
+    for r in (direct, proxied):
+        assert r.cookies["access-Token"].secure and r.cookies["refresh-Token"].secure
+    # an untrusted peer cannot claim it
+    spoofed = client.simulate_post(
+        "/auth/login",
+        json=body,
+        headers={"X-Forwarded-Proto": "https"},
+        remote_addr="203.0.113.9",
+    )
+    assert not spoofed.cookies["access-Token"].secure
+
+
+def test_login_refuses_an_over_long_password_without_hashing(
+    client, account, deps, monkeypatch
+):
+    hashed = []
+    real = type(deps.passwords).verify
+    monkeypatch.setattr(
+        type(deps.passwords),
+        "verify",
+        lambda self, *a: hashed.append(1) or real(self, *a),
+    )
+    r = client.simulate_post(
+        "/auth/login", json={"username": "victim", "password": "x" * 129}
+    )
+    assert r.status_code == 422 and r.json["code"] == "invalid_password"
+    assert hashed == []
+    # 128 characters is still a (wrong) password worth checking
+    r = client.simulate_post(
+        "/auth/login", json={"username": "victim", "password": "x" * 128}
+    )
+    assert r.status_code == 401 and hashed == [1]

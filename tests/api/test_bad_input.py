@@ -57,8 +57,8 @@ BAD_IDS = [
     "00000000000000000001",
 ]
 BAD_QUERY = {
-    "limit": ["0", "-1", "abc", "1e3", "99999999999", ""],
-    "start": ["-1", "x", "1.5", "99999999999"],
+    "limit": ["0", "-1", "abc", "1e3", "00", "+5", ""],  # a large one is clamped
+    "start": ["-1", "x", "1.5", "99999999999", "10001"],
     "cursor": ["garbage", "AAAA", "eyJ9", "x" * 500, "%00"],
 }
 
@@ -322,3 +322,23 @@ def test_arbitrary_json_never_causes_a_5xx(client, world, body, route):
     method = "PATCH" if route == "/user" else "POST"
     r = client.simulate_request(method, route, json=body, headers=world["headers"])
     assert r.status_code < 500, (body, r.text)
+
+
+@pytest.mark.parametrize("lookalike", ["\u212aate", "KATE\u0307", "ka\u017fe", "kate "])
+def test_a_lookalike_username_names_nobody_on_any_route(client, lookalike):
+    # Given kate, with a tweet, and her timeline read once (the username cache warm)
+    _, headers = user_with_token(client, username="kate")
+    client.simulate_post("/tweet/create", json={"tweet_content": "hi"}, headers=headers)
+    assert client.simulate_get("/timeline/user", params={"username": "kate"}).json[
+        "data"
+    ]
+    # When a name that folds to "kate" (the Kelvin sign, a long s...) is asked for
+    answers = [
+        client.simulate_get("/timeline/user", params={"username": lookalike}),
+        client.simulate_get(f"/user/data/{lookalike}"),
+        client.simulate_get(f"/user/{lookalike}/followers"),
+    ]
+    # Then every route says there is no such user
+    for r in answers:
+        assert r.status_code == 404, r.text
+        assert r.json["code"] == "user_not_found"

@@ -327,7 +327,9 @@ def test_pods_carry_scrape_annotations_for_the_ports_that_serve_metrics(
     assert METRICS_PATH not in api_routes(k8s)
     rendered = helm.render_mode(mode)
     config = rendered.get("ConfigMap", "twitter-config")["data"]
-    settings = Settings.from_env({**config, "APP_ENV": "test"})
+    settings = Settings.from_env(
+        {**config, "APP_ENV": "test", "CURSOR_SECRET": "c" * 32}
+    )
     roles = set()
     for obj, container, port_name in _metrics_targets(rendered, k8s):
         where = f"{mode}: {obj['metadata']['name']}"

@@ -23,7 +23,7 @@ METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # an emptyDir in API and worker pods
 WHEN_REDIS_AUTH = "REDIS_PASSWORD"
 # Read by code paths the chart never runs: `python -m cli standalone` (one process,
 # Redis as broker, local files) is the laptop-without-services mode.
-NOT_IN_CLUSTER = {"STANDALONE_DATA_DIR"}
+NOT_IN_CLUSTER = {"STANDALONE_DATA_DIR", "HOST"}  # HOST: `python -m cli run`'s bind
 # What every process needs to run in production, whatever else the code reads.
 REQUIRED = {
     "APP_ENV",
@@ -972,5 +972,7 @@ def test_rate_limit_settings_are_values_as_documented(
         config = helm.render(*files).get("ConfigMap", "twitter-config")["data"]
         if files:
             assert {v: config[v] for v in RATE_LIMIT_VARS} == expected
-        settings = Settings.from_env({**config, "APP_ENV": "test"})
+        settings = Settings.from_env(
+            {**config, "APP_ENV": "test", "CURSOR_SECRET": "c" * 32}
+        )
         RateLimits(settings)  # ConfigError on a bucket or strategy it cannot use

@@ -177,3 +177,76 @@ def test_helm_test_round_trip_passes_and_cleans_up(server):
     assert len(names) == 2
     for name in names:  # deleted afterwards
         assert server.call("GET", f"/user/data/{name}")[0] == 404
+
+
+def chunked_post(base: str, path: str, chunks, content_type="application/json"):
+    """POST ``chunks`` with Transfer-Encoding: chunked (no Content-Length)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    url = urlsplit(base)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    conn.request(
+        "POST",
+        path,
+        body=iter(chunks),
+        headers={"Content-Type": content_type},
+        encode_chunked=True,
+    )
+    response = conn.getresponse()
+    raw = response.read()
+    conn.close()
+    return response.status, json.loads(raw) if raw else None
+
+
+def test_chunked_bodies_are_read_and_bounded_like_any_other(server):
+    # Given a signup body sent in three chunks, without Content-Length
+    body = json.dumps(
+        {"username": "chunky", "email": "chunky@example.com", "password": "pw-123456"}
+    ).encode()
+    chunks = [body[:10], body[10:30], body[30:]]
+    # Then it is read in full
+    status, user = chunked_post(server.base, "/auth/signup", chunks)
+    assert status == 201, user
+    assert user["username"] == "chunky"
+    # and a 2 MiB chunked body is refused as too large, not as malformed
+    big = [b'{"username": "' + b"x" * 65536] * 32
+    status, problem = chunked_post(server.base, "/auth/signup", big)
+    assert status == 413 and problem["code"] == "payload_too_large"
+    # and the server still answers on
+    assert server.call("GET", "/healthz")[0] == 200
+
+
+def raw_exchange(base: str, request: bytes) -> tuple[int, dict, bytes]:
+    from urllib.parse import urlsplit
+
+    url = urlsplit(base)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {
+        k.strip().lower(): v.strip()
+        for k, _, v in (line.partition(":") for line in lines[1:])
+    }
+    return int(lines[0].split()[1]), headers, body
+
+
+def test_requests_the_http_server_refuses_get_problem_json_too(server):
+    cases = {
+        414: b"GET /timeline/user?username=" + b"x" * 9000 + b" HTTP/1.1\r\n"
+        b"Host: x\r\n\r\n",
+        431: b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+        + b"".join(b"X-H%d: v\r\n" % i for i in range(150))
+        + b"\r\n",
+        400: b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+    }
+    for status, request in cases.items():
+        got, headers, body = raw_exchange(server.base, request)
+        assert got == status
+        assert headers["content-type"] == "application/problem+json"
+        problem = json.loads(body)
+        assert problem["status"] == status and problem["code"]

@@ -146,3 +146,28 @@ def test_worker_metrics_server_reports_queues_dead_letters_and_outbox(drain, set
     assert value(text, "queue_stats_up", source="postgres") == 1
     assert value(text, "queue_consumers", queue="fanout") >= 1  # the test worker
     assert value(text, "outbox_backlog_messages") == 0
+
+
+def test_invented_methods_and_unknown_paths_add_no_metric_series(client):
+    def series(text):
+        return [
+            s.labels
+            for s in families(text)["http_request_duration_seconds"].samples
+            if s.name.endswith("_count")
+        ]
+
+    client.simulate_get("/healthz")
+    client.simulate_get("/metrics")
+    before = series(client.simulate_get("/metrics").text)
+    # When a client sends 25 made-up methods to a real route and a made-up path
+    for i in range(25):
+        client.simulate_request(f"FOO{i}", "/healthz")
+        client.simulate_request(f"BAR{i}", f"/no/such/path/{i}")
+    after = series(client.simulate_get("/metrics").text)
+    # Then they are counted under fixed labels: two new series, not fifty
+    assert not any(lab["method"].startswith(("FOO", "BAR")) for lab in after)
+    assert {(lab["method"], lab["route"]) for lab in after} >= {
+        ("other", "/healthz"),
+        ("other", "unmatched"),
+    }
+    assert len(after) - len(before) <= 2

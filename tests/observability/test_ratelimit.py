@@ -8,7 +8,7 @@ import time
 import pytest
 from falcon import testing
 
-from tests.factories import auth_header, user_with_token
+from tests.factories import auth_header, signup, user_with_token
 
 UNTRUSTED = "203.0.113.7"
 ANON_ROUTE = "/user/data/nobody"  # 404, but a limited response all the same
@@ -263,3 +263,81 @@ def test_a_request_cannot_switch_limits_off(limited):
     assert r.status_code == 401
     r = client.simulate_get(ANON_ROUTE, remote_addr=UNTRUSTED, headers=sneaky)
     assert r.status_code == 429
+
+
+@pytest.fixture
+def password_checks(deps, monkeypatch):
+    """How many times a password reached argon2 (thread-safe list)."""
+    checked = []
+    cls = type(deps.passwords)
+    real = cls.verify
+    monkeypatch.setattr(
+        cls, "verify", lambda self, *a: checked.append(1) or real(self, *a)
+    )
+    return checked
+
+
+def test_parallel_wrong_logins_reach_the_password_check_only_up_to_the_limit(
+    limited, password_checks
+):
+    from concurrent.futures import ThreadPoolExecutor
+
+    # Given 5 failures a minute per account and address
+    client = limited(rate_limit_login_failures="5 per minute")
+    signup(client, username="dave")
+    password_checks.clear()
+    # When 16 wrong logins arrive at once
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda i: login(client, f"wrong-{i}"), range(16)))
+    # Then only 5 were checked; the rest were refused before argon2
+    assert len(password_checks) == 5
+    assert sorted(statuses(answers)) == [401] * 5 + [429] * 11
+
+
+def test_guesses_from_many_addresses_meet_an_account_wide_limit(
+    limited, password_checks
+):
+    # Given dave, who logs in from his usual address, and 5 failures a minute
+    # per address (so 20 a minute per account)
+    client = limited(rate_limit_login_failures="5 per minute")
+    user_with_token(client, username="dave")
+    home = "127.0.0.1"
+    password_checks.clear()
+    # When 10 addresses guess 5 times each
+    answers = [
+        login(client, f"guess-{n}", remote_addr=f"198.51.100.{a}")
+        for a in range(10)
+        for n in range(5)
+    ]
+    # Then 19 guesses reached the password check, not 50 (20 attempts a
+    # minute at the account, dave's own login the first)
+    assert len(password_checks) == 19
+    assert statuses(answers).count(401) == 19
+    refused = [r for r in answers if r.status_code == 429]
+    assert {r.json["bucket"] for r in refused} == {"login_account"}
+    # and a new address is refused too, even with the right password
+    assert login(client, "password123", remote_addr="192.0.2.1").status_code == 429
+    # but dave, from the address he logs in from, is not locked out
+    assert login(client, "password123", remote_addr=home).status_code == 200
+
+
+def test_a_wrong_current_password_counts_as_a_failed_login(limited):
+    # Given 2 failures a minute per account and address
+    client = limited(rate_limit_login_failures="2 per minute")
+    _, headers = user_with_token(client, username="dave")
+
+    def change(current: str):
+        return client.simulate_put(
+            "/user",
+            headers=headers,
+            json={"password": "brand-new-pass", "current_password": current},
+        )
+
+    # When a holder of dave's access token guesses his current password
+    assert statuses([change("guess-1"), change("guess-2")]) == [403, 403]
+    # Then the third guess is refused before any check, as a login would be
+    third = change("password123")
+    assert third.status_code == 429 and third.json["bucket"] == "login_failures"
+    assert login(client, "password123", remote_addr="127.0.0.1").status_code == 429
+    # while dave elsewhere still gets in
+    assert login(client, "password123", remote_addr="192.0.2.1").status_code == 200
