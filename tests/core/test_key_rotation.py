@@ -36,7 +36,7 @@ def world(tmp_path):
     public = SecretVolume(tmp_path / "public")
     private.write({"private.pem": a[1]})
     public.write({f"{a[0]}.pem": a[2]})
-    settings = Settings.from_env({"APP_ENV": "test"})
+    settings = Settings.from_env({"APP_ENV": "test", "CURSOR_SECRET": "k" * 40})
 
     def codec(propagation_s=0, signing=True, public_dir=None):
         keys = keyfiles.WatchedKeys(
@@ -66,7 +66,7 @@ def test_a_new_public_key_verifies_and_is_published_without_a_restart(world):
     old_token, _ = api.issue(1, "fam", ACCESS)
     b = keypair()
     other_signer = TokenCodec(
-        Settings.from_env({"APP_ENV": "test"}),
+        Settings.from_env({"APP_ENV": "test", "CURSOR_SECRET": "k" * 40}),
         _private(b[1]),
     )
     foreign, _ = other_signer.issue(2, "fam", ACCESS)
@@ -156,7 +156,7 @@ def test_a_retired_key_stops_verifying_cached_tokens_included(world):
     api = world.codec()
     assert api.kid == b[0]
     old_signer = TokenCodec(
-        Settings.from_env({"APP_ENV": "test"}),
+        Settings.from_env({"APP_ENV": "test", "CURSOR_SECRET": "k" * 40}),
         _private(world.a[1]),
     )
     old, _ = old_signer.issue(1, "fam", ACCESS)

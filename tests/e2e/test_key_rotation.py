@@ -85,7 +85,9 @@ def test_rotation_under_load_refuses_no_token(rotating_api, tmp_path):
     slow_public = SecretVolume(tmp_path / "slow-public")
     slow_public.write({f"{a[0]}.pem": a[2]})
     slow = TokenCodec(
-        Settings.from_env({"APP_ENV": "test", "JWT_KEY_PROPAGATION_S": "0"}),
+        Settings.from_env(
+            {"APP_ENV": "test", "JWT_KEY_PROPAGATION_S": "0", "CURSOR_SECRET": "k" * 40}
+        ),
         keys=keyfiles.WatchedKeys(None, slow_public.root),
     )
 
