@@ -104,8 +104,7 @@ def _per_request_us(runs: list[load.Measurement], tier: str) -> float:
 
 
 def _masters_balance(runs: list[load.Measurement]) -> Figure | None:
-    """On a cluster: how far the busiest or idlest master's CPU during the
-    home reads strays from the masters' mean (target: within 20%)."""
+    """On a cluster: the masters' CPU during the home reads."""
     per_master: dict[str, float] = {}
     for m in runs:
         for name, seconds in m.cpu_s.items():
@@ -113,22 +112,11 @@ def _masters_balance(runs: list[load.Measurement]) -> Figure | None:
                 per_master[name] = per_master.get(name, 0.0) + seconds
     if len(per_master) < 2:
         return None
-    mean = statistics.fmean(per_master.values())
-    spread = max(abs(v / mean - 1) for v in per_master.values()) * 100
-    log(f"cluster masters' CPU during home reads: {per_master} ({spread:.0f}% off)")
-    return Figure(
-        key="cluster_cpu_balance",
-        label="cluster masters' CPU, largest deviation from their mean (home reads)",
-        unit="%",
-        value=spread,
-        target="value<=",
-        target_value=20,
-        details={"cpu_s": per_master},
-    )
+    return _spread("cluster_cpu_balance", "CPU during home reads", per_master)
 
 
 def _masters_keys(w: world.World) -> Figure | None:
-    """On a cluster: how evenly the masters hold the keys (target: within 20%)."""
+    """On a cluster: the masters' keys."""
     client = w.store.redis
     if not hasattr(client, "get_primaries"):
         return None
@@ -136,17 +124,23 @@ def _masters_keys(w: world.World) -> Figure | None:
         str(node.port): node.redis_connection.dbsize()
         for node in client.get_primaries()
     }
-    mean = statistics.fmean(sizes.values())
-    spread = max(abs(v / mean - 1) for v in sizes.values()) * 100
-    log(f"cluster masters' keys: {sizes} ({spread:.0f}% off)")
+    return _spread("cluster_keys_balance", "keys", sizes)
+
+
+def _spread(key: str, what: str, by_master: dict) -> Figure:
+    """How far the largest or smallest master strays from the masters' mean
+    (target: within 20%, an even share of the work)."""
+    mean = statistics.fmean(by_master.values())
+    spread = max(abs(v / mean - 1) for v in by_master.values()) * 100
+    log(f"cluster masters' {what}: {by_master} ({spread:.0f}% off)")
     return Figure(
-        key="cluster_keys_balance",
-        label="cluster masters' keys, largest deviation from their mean",
+        key=key,
+        label=f"cluster masters' {what}, largest deviation from their mean",
         unit="%",
         value=spread,
         target="value<=",
         target_value=20,
-        details={"keys": sizes},
+        details={"by_master": by_master},
     )
 
 

@@ -82,19 +82,24 @@ def test_a_new_public_key_verifies_and_is_published_without_a_restart(world):
     assert api.kid == world.a[0]
 
 
-def test_signing_switches_only_after_active_after(world):
-    api = world.codec()
-    b = keypair()
-    # Rotation as `python -m keys rotate` does it: public first, then the private
-    # Secret with the new key, the previous one and the activation time.
+def rotate(world, b, active_in: int) -> None:
+    """Rotation as `python -m keys rotate` does it: the public Secret first,
+    then the private one with the new key, the previous one and the
+    activation time."""
     world.public.write({f"{world.a[0]}.pem": world.a[2], f"{b[0]}.pem": b[2]})
     world.private.write(
         {
             "private.pem": b[1],
             "previous.pem": world.a[1],
-            "active-after": str(world.clock.wall + 60).encode(),
+            "active-after": str(world.clock.wall + active_in).encode(),
         }
     )
+
+
+def test_signing_switches_only_after_active_after(world):
+    api = world.codec()
+    b = keypair()
+    rotate(world, b, active_in=60)
     tick(world)
     assert api.kid == world.a[0], "B signs before every verifier may have it"
     tick(world, 30)
@@ -108,14 +113,7 @@ def test_signing_switches_only_after_active_after(world):
 
 def test_a_pod_started_before_activation_signs_with_the_previous_key(world):
     b = keypair()
-    world.public.write({f"{world.a[0]}.pem": world.a[2], f"{b[0]}.pem": b[2]})
-    world.private.write(
-        {
-            "private.pem": b[1],
-            "previous.pem": world.a[1],
-            "active-after": str(world.clock.wall + 60).encode(),
-        }
-    )
+    rotate(world, b, active_in=60)
     fresh = world.codec()
     assert fresh.kid == world.a[0]
     token, _ = fresh.issue(1, "fam", ACCESS)

@@ -21,6 +21,16 @@ DAY_MS = 24 * 3600 * 1000
 FANOUT = {"priority": 0, "time_limit": 60_000, "max_age": DAY_MS, **RETRY}
 
 
+def maintenance(job: outbox.Job) -> dict:
+    """Options of a timeline-maintenance actor (deletes, backfills, rebuilds)."""
+    return dict(
+        actor_name=job.actor_name,
+        queue_name=job.queue_name,
+        time_limit=60_000,
+        **RETRY,
+    )
+
+
 @dramatiq.actor(
     actor_name=outbox.FANOUT_TWEET.actor_name,
     queue_name=outbox.FANOUT_TWEET.queue_name,
@@ -106,67 +116,37 @@ def fanout_chunk(tweet_id: int, author_id: int, after: int, upto: int) -> None:
     fanout.fanout_chunk(deps.get(), tweet_id, author_id, after, upto)
 
 
-@dramatiq.actor(
-    actor_name=outbox.REMOVE_TWEETS.actor_name,
-    queue_name=outbox.REMOVE_TWEETS.queue_name,
-    time_limit=60_000,
-    **RETRY,
-)
+@dramatiq.actor(**maintenance(outbox.REMOVE_TWEETS))
 def remove_tweets(entries: list) -> None:
     """Remove deleted tweets and retweets from timelines."""
     fanout.remove_tweets(deps.get(), entries)
 
 
-@dramatiq.actor(
-    actor_name=outbox.BACKFILL_FOLLOW.actor_name,
-    queue_name=outbox.BACKFILL_FOLLOW.queue_name,
-    time_limit=60_000,
-    **RETRY,
-)
+@dramatiq.actor(**maintenance(outbox.BACKFILL_FOLLOW))
 def backfill_follow(follower_id: int, followee_id: int) -> None:
     """Copy a new followee's recent tweets into the follower's home."""
     fanout.backfill_follow(deps.get(), follower_id, followee_id)
 
 
-@dramatiq.actor(
-    actor_name=outbox.REPUSH_AUTHOR.actor_name,
-    queue_name=outbox.REPUSH_AUTHOR.queue_name,
-    time_limit=60_000,
-    **RETRY,
-)
+@dramatiq.actor(**maintenance(outbox.REPUSH_AUTHOR))
 def repush_author(author_id: int) -> None:
     """Push an author's recent tweets after they fell below the threshold."""
     fanout.repush_author(deps.get(), author_id)
 
 
-@dramatiq.actor(
-    actor_name=outbox.PURGE_USER.actor_name,
-    queue_name=outbox.PURGE_USER.queue_name,
-    time_limit=60_000,
-    **RETRY,
-)
+@dramatiq.actor(**maintenance(outbox.PURGE_USER))
 def purge_user(user_id: int, follower_ids: list) -> None:
     """Remove a deleted account's entries from its former followers' homes."""
     fanout.purge_user(deps.get(), user_id, follower_ids)
 
 
-@dramatiq.actor(
-    actor_name=outbox.REBUILD_TIMELINE.actor_name,
-    queue_name=outbox.REBUILD_TIMELINE.queue_name,
-    time_limit=60_000,
-    **RETRY,
-)
+@dramatiq.actor(**maintenance(outbox.REBUILD_TIMELINE))
 def rebuild_timeline(kind: str, user_id: int) -> None:
     """Rebuild a timeline key a reader found missing (reads use Postgres meanwhile)."""
     deps.get().timelines.rebuild(kind, user_id)
 
 
-@dramatiq.actor(
-    actor_name=outbox.FORGET_SOCIAL.actor_name,
-    queue_name=outbox.FORGET_SOCIAL.queue_name,
-    time_limit=60_000,
-    **RETRY,
-)
+@dramatiq.actor(**maintenance(outbox.FORGET_SOCIAL))
 def forget_social(author_id: int) -> None:
     """An author crossed the threshold: followers reload whom they pull."""
     fanout.forget_social(deps.get(), author_id)
