@@ -148,23 +148,37 @@ def execute(client: Client, calls) -> list:
 
 class Gets:
     """GETs of many keys (of any users) queued in a pipeline: one MGET on a
-    single Redis, one GET per key on a cluster (whose pipeline sends each
-    node its own share, in one round trip per node)."""
+    single Redis; on a cluster one MGET per hash tag (the keys of one user
+    share a slot), which its pipeline sends each node in one round trip."""
 
     def __init__(self, pipe, keys: list):
         self.keys = keys
-        self._mget = not isinstance(pipe, ClusterPipeline)
-        if self._mget:
-            if keys:
-                pipe.execute_command("MGET", *keys)
-            self.size = 1 if keys else 0
+        if isinstance(pipe, ClusterPipeline):
+            groups: dict[str, list[int]] = {}
+            for index, key in enumerate(keys):
+                groups.setdefault(hash_tag(key), []).append(index)
+            self._groups = list(groups.values())
         else:
-            for key in keys:
-                pipe.execute_command("GET", key)
-            self.size = len(keys)
+            self._groups = [list(range(len(keys)))] if keys else []
+        for group in self._groups:
+            pipe.execute_command("MGET", *(keys[i] for i in group))
+        self.size = len(self._groups)
 
     def values(self, replies: list, start: int) -> list:
         """The values, in the keys' order, from the pipeline's replies."""
-        if self._mget:
-            return replies[start] if self.keys else []
-        return replies[start : start + self.size]
+        out: list = [None] * len(self.keys)
+        for group, reply in zip(self._groups, replies[start:], strict=False):
+            for index, value in zip(group, reply, strict=True):
+                out[index] = value
+        return out
+
+
+def hash_tag(key: str) -> str:
+    """The part of ``key`` Redis Cluster hashes: the first ``{...}`` that is
+    not empty, else the whole key."""
+    start = key.find("{")
+    if start >= 0:
+        end = key.find("}", start + 1)
+        if end > start + 1:
+            return key[start + 1 : end]
+    return key
