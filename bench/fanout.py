@@ -18,6 +18,7 @@ from bench.client import Api
 from bench.world import WORKER_PROCESSES, World
 from core import ids
 from core.keys import Keys
+from core.redis_client import Script, execute
 from core.timeline_store import TimelineStore, encode, pack, pack_ids
 
 _MISSING = r"""
@@ -59,6 +60,9 @@ class Watcher:
     def __init__(self, world: World):
         self.world = world
         self.script = world.store.redis.register_script(_MISSING)
+        # a cluster runs a script on one slot: one call per key, per-node pipelines
+        self.per_key = Script(world.store.redis, _MISSING)
+        self.cluster = hasattr(world.store.redis, "get_nodes")
         self.slack = world.store.TRIM_SLACK
         self.rng = random.Random(7)
         self.stats = {"sample_checks": 0, "key_checks": 0}
@@ -72,7 +76,14 @@ class Watcher:
         self.stats["key_checks"] += len(keys)
         for start in range(0, len(keys), CHECK_BATCH):
             batch = keys[start : start + CHECK_BATCH]
-            found = self.script(keys=batch, args=[blob, scan, self.slack])
+            args = [blob, scan, self.slack]
+            if self.cluster:
+                found = execute(
+                    self.world.store.redis, [(self.per_key, k, args) for k in batch]
+                )
+                out += [key for key, gone in zip(batch, found, strict=True) if gone]
+                continue
+            found = self.script(keys=batch, args=args)
             out += [batch[i - 1] for i in found]
         return out
 
