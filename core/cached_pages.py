@@ -26,7 +26,7 @@ from core.read_cache import (
     followed,
     parts_of,
 )
-from core.redis_client import Gets
+from core.redis_client import Gets, pipeline, run
 from core.timeline_store import ENTRY, HEADER, PLACEHOLDER_FLOOR, decode
 from core.timelines import HOME, Timelines, merge_desc
 
@@ -99,14 +99,14 @@ class CachedPages:
         return Social.parse(fields[0], fields[1])
 
     def _pulled(self, authors, before, reach) -> list:
-        pipe = self.store.redis.pipeline(transaction=False)
+        pipe = pipeline(self.store.redis)
         for author in authors:
             key = self.store.user_key(author)
             if before is None:
-                pipe.getrange(key, 0, reach - 1)
+                pipe.execute_command("GETRANGE", key, 0, reach - 1)
             else:
-                pipe.get(key)
-        return [_usable(raw, before, reach) for raw in pipe.execute()]
+                pipe.execute_command("GET", key)
+        return [_usable(raw, before, reach) for raw in run(pipe)]
 
     def _render(self, kind, owner, sources, before, limit, viewer, social):
         candidates, exhaustive = _candidates(sources, before)
@@ -159,13 +159,13 @@ class CachedPages:
     def _fetch(self, entries, authors, viewer, asked):
         """One round trip (one per node): the entries' cached tweets, their
         authors' names, and the ``asked`` fields of the viewer's social hash."""
-        pipe = self.store.redis.pipeline(transaction=False)
+        pipe = pipeline(self.store.redis)
         keys = [self.keys.tweet(author, tweet_id) for tweet_id, author in entries]
         keys += [self.keys.name(author) for author in authors]
         gets = Gets(pipe, keys)
         if asked:
-            pipe.hmget(self.keys.social(viewer), asked)
-        replies = pipe.execute()
+            pipe.execute_command("HMGET", self.keys.social(viewer), *asked)
+        replies = run(pipe)
         values = gets.values(replies, 0)
         names = dict(zip(authors, values[len(entries) :], strict=True))
         return values[: len(entries)], names, (replies[-1] if asked else [])

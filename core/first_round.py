@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import redis
 
+from core.redis_client import pipeline, run
+
 
 class FirstRound:
     """A request's first Redis round trip, shared by the layers that need one.
@@ -15,7 +17,7 @@ class FirstRound:
     """
 
     def __init__(self, client):
-        self._pipe = client.pipeline(transaction=False)
+        self._pipe = pipeline(client)
         self._count = 0
         self._checks: list = []
         self.replies: list | None = None
@@ -32,7 +34,7 @@ class FirstRound:
     def run(self) -> list:
         if self.replies is None:
             try:
-                self.replies = self._pipe.execute(raise_on_error=False)
+                self.replies = run(self._pipe, raise_on_error=False)
             except redis.RedisError as ex:
                 self.replies = [ex] * self._count
             for check in self._checks:
