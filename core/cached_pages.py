@@ -47,7 +47,7 @@ class CachedPages:
     def page(self, kind, owner, before, limit, viewer, first: FirstRound):
         """(items, last id) of the page from the cache, or None."""
         store = self.store
-        key = store.home_key(owner) if kind == HOME else store.user_key(owner)
+        key = self.timelines.key_of(kind, owner)
         reach = HEADER + (store.TRIM_SLACK + limit + SPARE) * ENTRY
         if before is None:
             at_timeline = first.add("GETRANGE", key, 0, reach - 1)

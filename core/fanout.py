@@ -299,14 +299,12 @@ def purge_user(deps: Deps, user_id: int, follower_ids: list[int]) -> None:
 def forget_social(deps: Deps, author_id: int) -> None:
     """Whether the author is pulled changed: every follower's cached list of
     pulled authors goes (each reloads it on their next read)."""
-    cache, after = deps.timelines.cache, 0
-    while cache is not None:
-        chunk = db.fetchall(
-            "SELECT follower_id, id FROM follows WHERE followee_id = %s AND id > %s"
-            " ORDER BY id LIMIT %s",
-            (author_id, after, deps.settings.fanout_chunk_size),
+    tl, after = deps.timelines, 0
+    while tl.cache is not None:
+        chunk = tl.followers(
+            author_id, after=after, limit=deps.settings.fanout_chunk_size
         )
         if not chunk:
             return
-        cache.social_changed(*(f for f, _ in chunk))
+        tl.cache.social_changed(*(f for f, _ in chunk))
         after = chunk[-1][1]

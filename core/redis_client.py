@@ -93,10 +93,8 @@ class Lazy:
         if made is None:
             with self._lock:
                 if self._made is None:
-                    try:
+                    with _translated():
                         self._made = self._factory()
-                    except RedisClusterException as ex:
-                        raise redis.ConnectionError(str(ex)) from ex
                 made = self._made
         return getattr(made, name)
 
@@ -130,35 +128,13 @@ class Script:
 
 
 def execute(client: Client, calls) -> list:
-    """Run ``(script, keys, args)`` calls in one pipeline (one per node in
-    cluster mode); replies in order."""
-    if hasattr(client, "get_node_from_key"):
-        with _translated():
-            replies = _per_node(client, calls)
-        if replies is not None:
-            return replies
+    """Run ``(script, keys, args)`` calls in one :func:`pipeline` (one per
+    node in cluster mode); replies in order."""
     for attempt in range(2):
-        pipe = client.pipeline(transaction=False)
+        pipe = pipeline(client)
         for script, keys, args in calls:
             script.queue(pipe, keys, *args)
-        try:
-            return pipe.execute()
-        except redis.exceptions.NoScriptError:
-            if attempt:
-                raise
-            _load(calls)
-    raise AssertionError("unreachable")
-
-
-def _per_node(cluster, calls) -> list | None:
-    """The script calls on a cluster through a :class:`NodePipeline`."""
-    for attempt in range(2):
-        pipe = NodePipeline(cluster)
-        for script, keys, args in calls:
-            script.queue(pipe, keys, *args)
-        replies = pipe.execute(raise_on_error=False)
-        if replies is None:
-            return None
+        replies = run(pipe, raise_on_error=False)
         failed = [r for r in replies if isinstance(r, Exception)]
         if not failed:
             return replies
@@ -188,9 +164,6 @@ class NodePipeline:
 
     def execute_command(self, *command) -> None:
         self._commands.append(command)
-
-    def __len__(self) -> int:
-        return len(self._commands)
 
     def execute(self, raise_on_error: bool = True) -> list | None:
         with _translated():

@@ -101,12 +101,11 @@ class Denylist:
             pipe.set(self._keys.denied(user_id, kind, value), 1, ex=max(1, ttl))
         pipe.set(self._keys.deny_loaded(user_id), 1, ex=LOADED_TTL_S)
         pipe.execute()
+        # the user's revocations of tokens that have expired anyway
+        db.execute(
+            "DELETE FROM revocations WHERE user_id = %s"
+            " AND expires_at < now() - interval '1 day'",
+            (user_id,),
+        )
         mine = {(JTI, jti), (FAMILY, family), (USER, str(user_id))}
         return any((kind, value) in mine for kind, value, _ in rows)
-
-    @staticmethod
-    def prune() -> None:
-        """Forget revocations of tokens that have expired anyway."""
-        db.execute(
-            "DELETE FROM revocations WHERE expires_at < now() - interval '1 day'"
-        )
