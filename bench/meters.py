@@ -80,3 +80,19 @@ def machine() -> dict:
     """Busy core-seconds of the whole machine (key "busy") and wall seconds."""
     busy, total = server.machine_busy()
     return {"busy": busy, "wall": total / (os.cpu_count() or 1)}
+
+
+def redis_work(client) -> dict[str, int]:
+    """Commands Redis ran and client reads it served (about one per round
+    trip), summed over the nodes: figures a busy machine does not move."""
+    nodes = (
+        [n.redis_connection for n in client.get_nodes()]
+        if hasattr(client, "get_nodes")
+        else [client]
+    )
+    totals = {"redis_commands": 0, "redis_reads": 0}
+    for node in nodes:
+        info = node.info("stats")
+        totals["redis_commands"] += int(info["total_commands_processed"])
+        totals["redis_reads"] += int(info.get("total_reads_processed", 0))
+    return totals

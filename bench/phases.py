@@ -103,6 +103,11 @@ def _per_request_us(runs: list[load.Measurement], tier: str) -> float:
     return statistics.median(values)
 
 
+def _per_request(runs: list[load.Measurement], counter: str) -> float:
+    """An app or Redis counter per request over the rounds (median)."""
+    return statistics.median(m.counters[counter] / m.raw["requests"] for m in runs)
+
+
 def _masters_balance(runs: list[load.Measurement]) -> Figure | None:
     """On a cluster: the masters' CPU during the home reads."""
     per_master: dict[str, float] = {}
@@ -151,7 +156,14 @@ def _cpu_per_read(runs) -> list[Figure]:
     figures = []
     for key, limit in (("home", 30), ("user", 20)):
         redis_us = _per_request_us(runs[key], "redis")
-        log(f"Redis CPU per {key} read: {redis_us:.1f} us (all nodes)")
+        work = {
+            k: _per_request(runs[key], k) for k in ("redis_commands", "redis_reads")
+        }
+        log(
+            f"Redis CPU per {key} read: {redis_us:.1f} us (all nodes);"
+            f" {work['redis_commands']:.1f} commands and"
+            f" {work['redis_reads']:.2f} client reads (round trips) per request"
+        )
         figures.append(
             Figure(
                 key=f"{key}_redis_us",
@@ -160,7 +172,11 @@ def _cpu_per_read(runs) -> list[Figure]:
                 value=redis_us,
                 target="value<=",
                 target_value=limit,
-                details={"noop_round_redis_us": _per_request_us(runs["noop"], "redis")},
+                details={
+                    "noop_round_redis_us": _per_request_us(runs["noop"], "redis"),
+                    "commands_per_request": work["redis_commands"],
+                    "round_trips_per_request": work["redis_reads"],
+                },
             )
         )
     balance = _masters_balance(runs["home"])

@@ -6,6 +6,7 @@ import statistics
 from urllib.parse import quote
 
 from bench import appmetrics, load
+from bench import meters as meters_
 from bench.client import Api
 from bench.load import Request
 from bench.world import World
@@ -72,10 +73,13 @@ def throughput(world: World, files: dict) -> dict[str, list[load.Measurement]]:
         for name, (port, meters) in targets.items():
             service = world.services["noop" if name == "noop" else "api"]
             before, boots = appmetrics.scrape(world.ports["metrics"]), service.boots()
+            work = meters_.redis_work(world.store.redis)
             m = load.closed(wrk, port, files[name], p.read_s, p.connections, meters)
             m.counters = appmetrics.delta(
                 before, appmetrics.scrape(world.ports["metrics"])
             )
+            after = meters_.redis_work(world.store.redis)
+            m.counters.update({k: after[k] - work[k] for k in work})
             # gunicorn's max_requests restarts a worker every 20k requests
             m.counters["worker_restarts"] = service.boots() - boots
             runs[name].append(m)

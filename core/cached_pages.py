@@ -13,18 +13,22 @@ answer is None and ``core.timelines`` serves the page the long way.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import redis
 
 from core import metrics, render
 from core.first_round import FirstRound
 from core.keys import SEEN_S, Keys
+from core.local_cache import LocalCache
 from core.read_cache import (
     HORIZON,
     PULLED,
     ReadCache,
     Social,
+    card_of,
+    counts_of,
     followed,
-    parts_of,
 )
 from core.redis_client import Gets, pipeline, run
 from core.timeline_store import ENTRY, HEADER, PLACEHOLDER_FLOOR, decode
@@ -38,11 +42,14 @@ class Miss(Exception):
 
 
 class CachedPages:
-    def __init__(self, timelines: Timelines, cache: ReadCache, keys: Keys):
+    def __init__(
+        self, timelines: Timelines, cache: ReadCache, keys: Keys, local: LocalCache
+    ):
         self.timelines = timelines
         self.store = timelines.store
         self.cache = cache
         self.keys = keys
+        self.local = local
 
     def page(self, kind, owner, before, limit, viewer, first: FirstRound):
         """(items, last id) of the page from the cache, or None."""
@@ -59,17 +66,20 @@ class CachedPages:
         if kind == HOME:
             at_seen = first.add("SET", self.keys.seen(owner), 1, "NX", "EX", SEEN_S)
         replies = first.run()
+        social = None
         try:
             if kind == HOME and replies[at_seen] is True:
                 self._returning(owner)
-            social = None
             if social_of is not None:
                 social = self._social(social_of, replies[at_social])
-            sources = [_usable(replies[at_timeline], before, reach)]
+            sources = [_usable(replies[at_timeline], before is None, reach)]
             if kind == HOME and social.pulled:
                 sources += self._pulled(social.pulled, before, reach)
             result = self._render(kind, owner, sources, before, limit, viewer, social)
         except Miss as ex:
+            if social is not None:
+                # a pulled tweet gone from Redis may be a delete: read them anew
+                self.local.forget_pulled(social.pulled)
             metrics.DEFERRED.inc(metrics.CACHE_MISSES, (str(ex),))
             return None
         except redis.RedisError:
@@ -99,14 +109,26 @@ class CachedPages:
         return Social.parse(fields[0], fields[1])
 
     def _pulled(self, authors, before, reach) -> list:
+        """The pulled authors' timelines: whole ones kept by the process, or
+        only the page's window when it keeps none."""
+        keep = self.local.keeps_pulled
+        known = self.local.pulled(authors)
+        missing = [a for a in authors if a not in known]
+        ranged = before is None and not keep
         pipe = pipeline(self.store.redis)
-        for author in authors:
+        for author in missing:
             key = self.store.user_key(author)
-            if before is None:
+            if ranged:
                 pipe.execute_command("GETRANGE", key, 0, reach - 1)
             else:
                 pipe.execute_command("GET", key)
-        return [_usable(raw, before, reach) for raw in run(pipe)]
+        read = [_usable(raw, ranged, reach) for raw in run(pipe)] if missing else []
+        if keep:
+            self.local.keep_pulled(
+                {a: timeline for a, (timeline, _) in zip(missing, read, strict=True)}
+            )
+        sources = [(timeline, True) for timeline in known.values()]
+        return sources + read
 
     def _render(self, kind, owner, sources, before, limit, viewer, social):
         candidates, exhaustive = _candidates(sources, before)
@@ -121,64 +143,89 @@ class CachedPages:
         return shown, (int(shown[-1]["id"]) if shown else None)
 
     def _visible(self, kind, owner, batch, viewer, social) -> list[dict]:
-        """The batch's tweets, rendered, minus those of authors no longer followed."""
+        """The batch's tweets, rendered, minus those of authors no longer
+        followed. The originals of retweets whose cards the process knows
+        come in the same round trip; the others in one more."""
+        cards = self.local.cards(t for t, _ in batch)
+        known = {(c.original, c.by) for c in cards.values() if c.original is not None}
+        entries = batch + sorted(known - set(batch))
         authors = sorted({author for _, author in batch})
-        # one look at the reader's social hash: follows (home), then flags
         asked = [followed(a) for a in authors] if kind == HOME else []
-        if viewer is not None:
-            asked += [t for t, _ in batch]
-        parts, names, bits = self._fetch(batch, authors, viewer, asked)
+        fetched = self._fetch(entries, viewer, asked, social, cards)
         if kind == HOME:
-            follows, flags = bits[: len(authors)], bits[len(authors) :]
-            shown_authors = _followed(authors, follows) | {owner}
+            shown_authors = _followed(authors, fetched.bits) | {owner}
         else:
-            shown_authors, flags = set(authors), bits
+            shown_authors = set(authors)
         visible, originals = [], []
-        for index, (tweet_id, author) in enumerate(batch):
+        for tweet_id, author in batch:
             if author not in shown_authors:
                 continue
-            flag = _flag(tweet_id, flags[index], social) if viewer is not None else None
-            tweet, original = _tweet(parts[index], names[author], flag)
+            tweet, card = fetched.tweets[tweet_id]
             visible.append(tweet)
-            if original is not None:
-                originals.append((tweet, original))
+            if card.original is None:
+                continue
+            if card.original in fetched.tweets:
+                tweet["retweet_of"] = fetched.tweets[card.original][0]
+            else:
+                originals.append((tweet, (card.original, card.by)))
         if originals:
             self._originals(originals, viewer, social)
         return visible
 
     def _originals(self, retweets, viewer, social) -> None:
         """Nest the originals of the retweets among the visible tweets."""
-        entries = [original for _, original in retweets]
-        authors = sorted({author for _, author in entries})
-        asked = [t for t, _ in entries] if viewer is not None else []
-        parts, names, flags = self._fetch(entries, authors, viewer, asked)
-        for index, (tweet, (tweet_id, author)) in enumerate(retweets):
-            flag = _flag(tweet_id, flags[index], social) if viewer is not None else None
-            tweet["retweet_of"], _ = _tweet(parts[index], names[author], flag)
+        entries = sorted({original for _, original in retweets})
+        fetched = self._fetch(entries, viewer, [], social, {})
+        for tweet, (original, _) in retweets:
+            tweet["retweet_of"] = fetched.tweets[original][0]
 
-    def _fetch(self, entries, authors, viewer, asked):
+    def _fetch(self, entries, viewer, asked, social, cards) -> Fetched:
         """One round trip (one per node): the entries' cached tweets, their
-        authors' names, and the ``asked`` fields of the viewer's social hash."""
+        authors' names, the ``asked`` fields of the viewer's social hash and
+        the viewer's flags of the entries; the tweets rendered."""
+        authors = sorted({author for _, author in entries})
         pipe = pipeline(self.store.redis)
         keys = [self.keys.tweet(author, tweet_id) for tweet_id, author in entries]
         keys += [self.keys.name(author) for author in authors]
         gets = Gets(pipe, keys)
-        if asked:
-            pipe.execute_command("HMGET", self.keys.social(viewer), *asked)
+        fields = asked + ([t for t, _ in entries] if viewer is not None else [])
+        if fields:
+            pipe.execute_command("HMGET", self.keys.social(viewer), *fields)
         replies = run(pipe)
         values = gets.values(replies, 0)
         names = dict(zip(authors, values[len(entries) :], strict=True))
-        return values[: len(entries)], names, (replies[-1] if asked else [])
+        bits = replies[-1] if fields else []
+        flags = bits[len(asked) :]
+        tweets, new_cards = {}, {}
+        for index, (tweet_id, author) in enumerate(entries):
+            raw = values[index]
+            if raw is None or names[author] is None:
+                raise Miss("part")
+            card = cards.get(tweet_id)
+            if card is None:
+                card = new_cards[tweet_id] = card_of(raw)
+            flag = _flag(tweet_id, flags[index], social) if viewer is not None else None
+            name = names[author].decode()
+            tweet = render.tweet(card.fixed, name, *counts_of(raw), flag)
+            tweets[tweet_id] = (tweet, card)
+        self.local.keep_cards(new_cards)
+        return Fetched(tweets, bits[: len(asked)])
 
 
-def _usable(raw, before, reach):
-    """(the timeline, whether it was read whole) from a GET or a GETRANGE."""
+class Fetched(NamedTuple):
+    tweets: dict  # tweet id -> (rendered tweet, its card)
+    bits: list  # the replies to the ``asked`` fields
+
+
+def _usable(raw, ranged: bool, reach: int):
+    """(the timeline, whether it was read whole) from a GET, or a GETRANGE
+    (``ranged``) of ``reach`` bytes."""
     if isinstance(raw, Exception):
         raise Miss("redis")
     timeline = decode(raw)
     if timeline is None or timeline.floor == PLACEHOLDER_FLOOR:
         raise Miss("key")
-    return timeline, before is not None or len(raw) < reach
+    return timeline, not ranged or len(raw) < reach
 
 
 def _candidates(sources, before):
@@ -208,11 +255,3 @@ def _flag(tweet_id, raw, social) -> tuple[bool, bool]:
         raise Miss("horizon")  # likes that old were not loaded
     bits = int(raw or 0)
     return bool(bits & 1), bool(bits & 2)
-
-
-def _tweet(raw, name, flags):
-    if raw is None or name is None:
-        raise Miss("part")
-    fixed, likes, retweets, original, by = parts_of(raw)
-    tweet = render.tweet(fixed, name.decode(), likes, retweets, flags)
-    return tweet, ((original, by) if original is not None else None)

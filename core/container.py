@@ -9,6 +9,7 @@ from core.cursors import CursorCodec
 from core.db import init_database
 from core.ids import IdGenerator, NodeLease
 from core.keys import Keys
+from core.local_cache import LocalCache
 from core.passwords import Passwords
 from core.read_cache import ReadCache
 from core.redis_client import Client, make_redis
@@ -57,5 +58,10 @@ def build(settings: Settings, signing: bool = True, tokens: bool = True) -> Deps
         denylist=Denylist(client, keys),
         cursors=CursorCodec(settings.cursor_secret),
         timelines=timelines,
-        pages=CachedPages(timelines, cache, keys),
+        pages=CachedPages(
+            timelines,
+            cache,
+            keys,
+            LocalCache(settings.card_cache_size, settings.pulled_cache_s),
+        ),
     )

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from typing import NamedTuple
 
 import orjson
 import redis
@@ -246,10 +247,17 @@ def card(tweet: dict) -> bytes:
     )
 
 
-def parts_of(raw: bytes) -> tuple[dict, int, int, int | None, int | None]:
-    """A cached tweet: (the ``fixed`` fields, likes, retweets, original id,
-    original's author)."""
-    likes, retweets = _COUNTS.unpack_from(raw)
+class Card(NamedTuple):
+    """What never changes of a cached tweet: the ``fixed`` fields of
+    ``core.render.tweet``, and for a retweet its original's id and author."""
+
+    fixed: dict
+    original: int | None
+    by: int | None
+
+
+def card_of(raw: bytes) -> Card:
+    """The card of a cached tweet (the JSON after its counts)."""
     tweet_id, author_id, content, created_at, reply_to, original, by = orjson.loads(
         raw[_COUNTS.size :]
     )
@@ -260,7 +268,12 @@ def parts_of(raw: bytes) -> tuple[dict, int, int, int | None, int | None]:
         "created_at": created_at,
         "reply_to": reply_to,
     }
-    return fixed, likes, retweets, original, by
+    return Card(fixed, original, by)
+
+
+def counts_of(raw: bytes) -> tuple[int, int]:
+    """A cached tweet's (likes, retweets)."""
+    return _COUNTS.unpack_from(raw)
 
 
 def counts(likes: int, retweets: int) -> bytes:

@@ -118,6 +118,11 @@ class Settings:
     # Users inactive this long get no fan-out writes; their home is rebuilt
     # from Postgres when they come back.
     inactive_days: int = 30
+    # Process-local caches of the read path (core.local_cache): how long a big
+    # (pulled) author's timeline is reused, and how many tweet cards are kept.
+    # 0 turns either off.
+    pulled_cache_s: float = 1.0
+    card_cache_size: int = 100_000
     # --- Ids -------------------------------------------------------------------
     node_id: int = -1  # -1: lease a node id from Redis at start-up
     # --- HTTP ----------------------------------------------------------------
@@ -197,6 +202,8 @@ class Settings:
             fanout_chunk_size=_int(env, "FANOUT_CHUNK_SIZE", d.fanout_chunk_size),
             home_ttl_s=_int(env, "HOME_TTL_S", d.home_ttl_s),
             inactive_days=_int(env, "INACTIVE_DAYS", d.inactive_days),
+            pulled_cache_s=float(env.get("PULLED_CACHE_S", d.pulled_cache_s)),
+            card_cache_size=_int(env, "CARD_CACHE_SIZE", d.card_cache_size),
             node_id=_int(env, "NODE_ID", d.node_id),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", d.max_body_bytes),
             host=env.get("HOST", d.host),

@@ -50,6 +50,9 @@ TEST_ENV = {
     "OUTBOX_POLL_S": "0.2",
     "CURSOR_SECRET": "test-cursor-secret-test-cursor-secret",
     "RATE_LIMITS_ENABLED": "false",
+    # Big authors' timelines are re-read on every page, so that a test may read
+    # right after a write; tests/core/test_local_cache.py turns the cache on.
+    "PULLED_CACHE_S": "0",
 }
 
 

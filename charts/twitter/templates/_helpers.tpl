@@ -317,6 +317,8 @@ TIMELINE_CAP: {{ $c.timelineCap | int64 | quote }}
 FANOUT_CHUNK_SIZE: {{ $c.fanoutChunkSize | int64 | quote }}
 HOME_TTL_S: {{ $c.homeTtlSeconds | int64 | quote }}
 INACTIVE_DAYS: {{ $c.inactiveDays | int64 | quote }}
+PULLED_CACHE_S: {{ $c.pulledCacheSeconds | float64 | toString | quote }}
+CARD_CACHE_SIZE: {{ $c.cardCacheSize | int64 | quote }}
 NODE_ID: {{ $c.nodeId | int64 | quote }}
 MAX_BODY_BYTES: {{ $c.maxBodyBytes | int64 | quote }}
 OUTBOX_POLL_S: {{ $c.outboxPollSeconds | float64 | toString | quote }}

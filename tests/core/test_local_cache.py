@@ -1,0 +1,93 @@
+"""The API process's own caches (core.local_cache) on the warm read path.
+
+A big (pulled) author's timeline is reused for PULLED_CACHE_S: their new
+tweets reach followers' homes that much later, but a deleted one is gone on
+the very next request, and the author's own home is never stale. The clock
+of the cache is the test's, so nothing here waits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from falcon import testing
+
+from api.app import create_app
+from core.cached_pages import CachedPages
+from core.local_cache import LocalCache
+from tests.factories import user_with_token
+
+TTL = 10.0
+
+
+@pytest.fixture
+def world(deps, clean, drain):
+    """A client whose pages reuse big authors' timelines, the cache's clock,
+    and a big author followed by as many users as the threshold asks."""
+    now = [0.0]
+    local = LocalCache(1000, TTL, timer=lambda: now[0])
+    pages = CachedPages(deps.timelines, deps.pages.cache, deps.pages.keys, local)
+    client = testing.TestClient(create_app(deps.settings, replace(deps, pages=pages)))
+    big, big_headers = user_with_token(client)
+    readers = [
+        user_with_token(client)[1] for _ in range(deps.settings.fanout_threshold)
+    ]
+    for headers in readers:
+        followed = client.simulate_post(
+            "/user/follow", params={"username": big["username"]}, headers=headers
+        )
+        assert followed.status_code in (200, 201, 204), followed.text
+    return client, now, big_headers, readers[0], drain
+
+
+def _post(client, headers, text: str) -> str:
+    r = client.simulate_post(
+        "/tweet/create", json={"tweet_content": text}, headers=headers
+    )
+    assert r.status_code == 201, r.text
+    return r.json["id"]
+
+
+def _warm(client, headers, drain) -> None:
+    """Reads until the reader's home key and the big author's user key are
+    rebuilt in Redis (each read from Postgres asks for one that lacks)."""
+    for _ in range(3):
+        drain()
+        _home(client, headers)
+
+
+def _home(client, headers) -> list[str]:
+    r = client.simulate_get("/timeline/home", headers=headers)
+    assert r.status_code == 200, r.text
+    return [t["id"] for t in r.json["data"]]
+
+
+def test_a_big_authors_timeline_is_reused_until_it_expires(world):
+    client, now, big, reader, drain = world
+    # Given the reader's home is cached and shows the big author's tweets
+    first, second = _post(client, big, "one"), _post(client, big, "two")
+    _warm(client, reader, drain)
+    assert _home(client, reader) == [second, first]
+    # When the big author posts again
+    third = _post(client, big, "three")
+    # Then their own home has it at once, the reader's only once the cache expires
+    assert _home(client, big)[0] == third
+    assert _home(client, reader) == [second, first]
+    now[0] += TTL + 1
+    assert _home(client, reader) == [third, second, first]
+
+
+def test_a_deleted_tweet_of_a_big_author_is_gone_at_once(world):
+    client, now, big, reader, drain = world
+    # Given the reader's page was built from the big author's cached timeline
+    first, second = _post(client, big, "one"), _post(client, big, "two")
+    _warm(client, reader, drain)
+    assert _home(client, reader) == [second, first]
+    third = _post(client, big, "three")  # proves the cached timeline is in use
+    # When the big author deletes a tweet the cached timeline still holds
+    deleted = client.simulate_delete(f"/tweet/id/{second}/delete", headers=big)
+    assert deleted.status_code in (200, 204), deleted.text
+    # Then the very next page, and the ones after, no longer show it
+    assert _home(client, reader) == [third, first]
+    assert _home(client, reader) == [third, first]
