@@ -54,9 +54,17 @@ def main(argv=None) -> int:
         action="store_true",
         help="run the services on a local Redis Cluster (scripts/redis-cluster.sh)",
     )
+    parser.add_argument(
+        "--shared-redis",
+        action="store_true",
+        help="use the machine's Redis (127.0.0.1:6379) instead of a server of the "
+        "run's own, whose CPU counts only this run",
+    )
     args = parser.parse_args(argv)
     if args.redis_cluster:
         infra.use_redis_cluster()
+    elif not args.shared_redis:
+        infra.use_private_redis()
     overrides = []
     for item in args.set:
         key, sep, value = item.partition("=")

@@ -51,7 +51,8 @@ def zadd_rate(names: infra.Names, requests: int) -> dict:
         raise RuntimeError("redis-benchmark not found (Debian package redis-tools)")
     prefix = f"{names.redis_prefix}zadd:"
     command = [
-        binary, "-h", "127.0.0.1", "-p", "6379", "--dbnum", str(infra.REDIS_DB),
+        binary, "-h", "127.0.0.1", "-p", str(infra.REDIS["port"]),
+        "--dbnum", str(infra.REDIS_DB),
         "-P", "16", "-n", str(requests), "-r", str(ZADD_KEYS), "--csv",
         "zadd", f"{prefix}__rand_int__", "__rand_int__", "m__rand_int__",
     ]  # fmt: skip

@@ -8,10 +8,12 @@ pid is gone) are removed at start; the run removes its own at the end.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import psycopg2
 import redis
 from redis.cluster import RedisCluster
 
+from bench import server
 from core import keyfiles
 from core.settings import PROJECT_ROOT
 
@@ -30,8 +33,9 @@ VAR = PROJECT_ROOT / "var" / "bench"
 _KEEP_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER")
 
 
-# Which Redis the services use: the machine's (single) or a local cluster.
-REDIS = {"mode": "single", "cluster_url": ""}
+# Which Redis the services use: the machine's (single), a server of the run's
+# own (private), or a local cluster.
+REDIS = {"mode": "single", "cluster_url": "", "port": 6379}
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ class Names:
     def redis_url(self) -> str:
         if REDIS["mode"] == "cluster":
             return REDIS["cluster_url"]
-        return f"redis://127.0.0.1:6379/{REDIS_DB}"
+        return f"redis://127.0.0.1:{REDIS['port']}/{REDIS_DB}"
 
     @property
     def broker_url(self) -> str:
@@ -102,6 +106,33 @@ def use_redis_cluster(url: str = "redis://127.0.0.1:7101/0") -> None:
         [str(PROJECT_ROOT / "scripts/redis-cluster.sh"), "start"], check=True
     )
     REDIS.update(mode="cluster", cluster_url=url)
+
+
+def use_private_redis() -> None:
+    """Run on a Redis server of the run's own (the machine's redis-server on a
+    free port, nothing on disk, stopped when the run ends): Redis's CPU and
+    command counters then count this run's work only, not the neighbours' who
+    share the machine's Redis."""
+    (port,) = server.free_ports(1)
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+        + ["--appendonly", "no", "--loglevel", "warning"],
+        stdout=subprocess.DEVNULL,
+    )
+    atexit.register(_stop, proc)
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    REDIS.update(mode="single", port=port)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    proc.wait(timeout=10)
 
 
 def delete_prefix(client: redis.Redis, prefix: str) -> int:

@@ -131,14 +131,14 @@ class CachedPages:
         return sources + read
 
     def _render(self, kind, owner, sources, before, limit, viewer, social):
-        candidates, exhaustive = _candidates(sources, before)
+        candidates = Candidates(sources, before)
         shown: list[dict] = []
-        checked = 0
-        while len(shown) < limit and checked < len(candidates):
-            batch = candidates[checked : checked + limit - len(shown)]
-            checked += len(batch)
+        while len(shown) < limit:
+            batch = candidates.take(limit - len(shown))
+            if not batch:
+                break
             shown += self._visible(kind, owner, batch, viewer, social)
-        if len(shown) < limit and not exhaustive:
+        if len(shown) < limit and not candidates.exhaustive:
             raise Miss("short")
         return shown, (int(shown[-1]["id"]) if shown else None)
 
@@ -228,22 +228,33 @@ def _usable(raw, ranged: bool, reach: int):
     return timeline, not ranged or len(raw) < reach
 
 
-def _candidates(sources, before):
-    """Entries certain to be the newest below ``before`` (all sources'), and
-    whether they are all there is (nothing below, in Redis or Postgres)."""
-    floor = max(timeline.floor for timeline, _ in sources)
-    # A window that ends before its key does: nothing older than its last
-    # entry is known, so nothing older than that may be shown from any source.
-    bound = floor
-    for timeline, whole in sources:
-        if not whole and len(timeline):
-            bound = max(bound, timeline.entry(len(timeline) - 1)[0])
-    out, exhaustive = [], bound == 0
-    for entry in merge_desc(t.entries(before) for t, _ in sources):
-        if entry[0] < bound:
-            return out, False
-        out.append(entry)
-    return out, exhaustive
+class Candidates:
+    """The sources' entries below ``before``, newest first, as far as they
+    are certain to be the newest there (each source's floor, and the end of
+    a window read only in part, bound what is known); taken lazily, as a
+    whole pulled timeline may hold hundreds above that bound."""
+
+    def __init__(self, sources, before):
+        bound = max(timeline.floor for timeline, _ in sources)
+        for timeline, whole in sources:
+            if not whole and len(timeline):
+                bound = max(bound, timeline.entry(len(timeline) - 1)[0])
+        self._bound = bound
+        self._merged = merge_desc(t.entries(before) for t, _ in sources)
+        self.exhaustive = False  # all there is: nothing older in Redis or Postgres
+
+    def take(self, n: int) -> list:
+        out = []
+        for entry in self._merged:
+            if entry[0] < self._bound:
+                break
+            out.append(entry)
+            if len(out) == n:
+                return out
+        else:
+            self.exhaustive = self._bound == 0
+        self._merged = iter(())
+        return out
 
 
 def _followed(authors, reply) -> set[int]:
