@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 log = logging.getLogger(__name__)
 
-ALGORITHM = "RS256"  # chosen by measurement: see README "Why RS256"
+ALGORITHM = "RS256"  # chosen by measurement: see docs/design.md "Why RS256"
 RSA_KEY_BITS = 2048
 
 

@@ -140,7 +140,7 @@ class Settings:
     rate_limits_enabled: bool = True
     trusted_proxies: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
     # Buckets in the `limits` notation ("N per [M] unit", ";" between tiers);
-    # See the README, "Why these defaults".
+    # See docs/security.md, "Why these defaults".
     rate_limit_strategy: str = "fixed-window"
     rate_limit_auth: str = "25 per 5 minutes"
     rate_limit_login_failures: str = "5 per minute;10 per 15 minutes;20 per 4 hours"

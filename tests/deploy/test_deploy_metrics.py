@@ -150,7 +150,7 @@ def dramatiq_middleware_metrics() -> dict[str, Family]:
 
 
 def test_job_metrics_keep_dramatiq_names_and_labels(k8s):
-    """Ours replace Dramatiq's Prometheus middleware (README, "Metrics"), so
+    """Ours replace Dramatiq's Prometheus middleware (docs/observability.md), so
     community dashboards for it must find the same series."""
     theirs = {
         sample: family

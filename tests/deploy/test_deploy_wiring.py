@@ -378,7 +378,7 @@ def test_worker_commands_name_the_real_module_and_queues(helm, k8s, mode):
             command = command[:at] + command[at + 2 :]
         args = parser.parse_args(command[1:])
         assert args.broker == "workers.main"
-        # JSON job lines on stdout (see the README), not dramatiq's stderr.
+        # JSON job lines on stdout (docs/observability.md), not dramatiq's stderr.
         assert args.log_file == "/dev/stdout"
         assert args.queues, "a worker must name its queues"
         assert set(args.queues) <= actor_queues, f"unknown queues {args.queues}"
@@ -907,8 +907,8 @@ RATE_LIMIT_VARS = {
 
 
 def documented_helm_values(k8s) -> dict[str, str]:
-    """Env var -> Helm value, from the rate-limit tables of the README."""
-    text = (k8s.root / "README.md").read_text()
+    """Env var -> Helm value, from the rate-limit tables of docs/security.md."""
+    text = (k8s.root / "docs" / "security.md").read_text()
     found = {}
     for line in text.splitlines():
         if not line.startswith("|"):
@@ -942,7 +942,7 @@ def test_rate_limit_settings_are_values_as_documented(
     read = {v for v in settings_vars if v.startswith("RATE_LIMIT")}
     assert read | {"TRUSTED_PROXIES"} == RATE_LIMIT_VARS
     documented = documented_helm_values(k8s)
-    assert set(documented) >= RATE_LIMIT_VARS, "README rate-limit tables"
+    assert set(documented) >= RATE_LIMIT_VARS, "docs/security.md rate-limit tables"
     defaults = helm_values(k8s)
     overrides: dict = {}
     expected = {}

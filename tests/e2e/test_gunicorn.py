@@ -1,4 +1,4 @@
-"""The README walk-through against real gunicorn and a real Dramatiq worker."""
+"""The walk-through of docs/api.md against real gunicorn and a Dramatiq worker."""
 
 from __future__ import annotations
 

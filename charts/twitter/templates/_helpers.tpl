@@ -354,7 +354,7 @@ checksum/secrets: {{ list (include "twitter.connectionEnv" (dict "ctx" . "migrat
 {{- end }}
 
 {{/* ---------------------------------------------------------------------------
-Metrics (README.md, "Rate limits, logs and metrics").
+Metrics (docs/observability.md).
 --------------------------------------------------------------------------- */}}
 
 {{/* PROMETHEUS_MULTIPROC_DIR: an emptyDir mounted here (the root fs is read-only). */}}
