@@ -23,6 +23,7 @@ class Profile:
     connections: int  # closed-loop load: concurrent keep-alive connections
     warmup_s: float
     read_s: float  # per throughput measurement
+    replay_s: float  # per replay of the reads' Redis round trips (bench/replay.py)
     rounds: int  # no-op / home / user rounds, interleaved against drift
     latency_s: float
     write_s: float  # tweet creates and logins
@@ -48,6 +49,7 @@ FULL = Profile(
     connections=16,
     warmup_s=3,
     read_s=12,
+    replay_s=4,
     rounds=3,
     latency_s=15,
     write_s=12,
@@ -73,6 +75,7 @@ QUICK = Profile(
     connections=8,
     warmup_s=0.5,
     read_s=2,
+    replay_s=0.5,
     rounds=1,
     latency_s=2,
     write_s=2,

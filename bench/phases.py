@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from bench import baselines, fanout, load, reads, world, writes
+from bench import baselines, fanout, load, reads, replay, world, writes
 from bench.report import Figure
 
 MAX_ERROR_SHARE = 0.01
@@ -65,6 +65,7 @@ def reads_phase(w: world.World, figures: list[Figure]) -> None:
             )
         )
     figures += _cpu_per_read(runs)
+    figures += _replayed(w)
     keys = _masters_keys(w)
     if keys is not None:
         figures.append(keys)
@@ -196,6 +197,39 @@ def _cpu_per_read(runs) -> list[Figure]:
             details={"postgres_us": _per_request_us(runs["home"], "postgres")},
         )
     )
+    return figures
+
+
+def _replayed(w: world.World) -> list[Figure]:
+    """Redis CPU per read when many connections keep it busy (bench/replay.py)."""
+    measured = replay.measure(w, w.profile.replay_s)
+    if measured is None:
+        log("replay: skipped on a cluster")
+        return []
+    figures = []
+    for kind, m in measured.items():
+        busiest = m["replays"][-1]
+        log(
+            f"replayed {kind} reads: {m['round_trips_per_read']:.2f} round trips,"
+            f" {m['commands_per_read']:.1f} commands;"
+            + "; ".join(
+                f" {r['connections']} conn: {r['reads_per_s']}/s,"
+                f" {r['redis_us_per_read']} us"
+                for r in m["replays"]
+            )
+        )
+        figures.append(
+            Figure(
+                key=f"{kind}_redis_us_replayed",
+                label=f"Redis CPU per {kind} read, replayed on"
+                f" {busiest['connections']} connections",
+                unit="us",
+                value=busiest["redis_us_per_read"],
+                target="value<=",
+                target_value=30 if kind == "home" else 20,
+                details=m,
+            )
+        )
     return figures
 
 

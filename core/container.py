@@ -33,11 +33,14 @@ class Deps:
     pages: CachedPages
 
 
-def build(settings: Settings, signing: bool = True, tokens: bool = True) -> Deps:
+def build(
+    settings: Settings, signing: bool = True, tokens: bool = True, client=None
+) -> Deps:
     """Everything wired. Workers hold no keys (``tokens=False``); a process
-    that only verifies tokens passes ``signing=False``."""
+    that only verifies tokens passes ``signing=False``; ``client`` replaces
+    the Redis client the settings name (the bench records its commands)."""
     init_database(settings)
-    client = make_redis(settings)
+    client = client or make_redis(settings)
     node = (
         settings.node_id
         if settings.node_id >= 0
