@@ -91,16 +91,11 @@ def unfollow(deps: Deps, user_id: int, username: str, request_id=None) -> bool:
 def _page(deps: Deps, kind: str, username: str, cursor: str | None, limit: int):
     owner = users.id_by_username(username)
     before = deps.cursors.decode(cursor, kind, owner) if cursor else (1 << 63) - 1
-    mine, other = (
-        (Follow.followee, Follow.follower)
-        if kind == "followers"
-        else (Follow.follower, Follow.followee)
-    )
+    user = User(id=owner)
+    related = user.followers() if kind == "followers" else user.following()
     rows = list(
-        User.select(Follow.id.alias("follow_id"), *users.PROFILE)
-        .join(Follow, on=(User.id == other))
-        .where(mine == owner, Follow.id < before)
-        .order_by(Follow.id.desc())
+        related.select(Follow.id.alias("follow_id"), *users.PROFILE)
+        .where(Follow.id < before)
         .limit(limit + 1)
         .dicts()
     )
