@@ -7,6 +7,8 @@ server's max_connections (100 by default), so DB_POOL_SIZE caps each process.
 
 from __future__ import annotations
 
+import collections
+import functools
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -70,7 +72,21 @@ def in_transaction(fn: Callable[[], T], attempts: int = 5) -> T:
 _prepared: dict[tuple[int, int], set[str]] = {}
 
 
-def fetchall_prepared(name: str, sql: str, params: tuple) -> list[tuple]:
+@functools.lru_cache(maxsize=256)
+def _row_type(columns: tuple[str, ...]) -> type:
+    # rename: a column without a usable name (``?column?``) becomes _N, so
+    # only queries that name their columns can be read by name
+    return collections.namedtuple("Row", columns, rename=True)
+
+
+def named_rows(cursor) -> list:
+    """The cursor's rows as namedtuples named by its columns (read by name,
+    never by position: a reordered SELECT list cannot shift a field)."""
+    row = _row_type(tuple(column.name for column in cursor.description))
+    return [row._make(values) for values in cursor.fetchall()]
+
+
+def fetchall_prepared(name: str, sql: str, params: tuple) -> list:
     """Run ``sql`` (with $1.. placeholders) as a server-side prepared statement.
 
     For hot queries whose planning costs more than their execution: each pooled
@@ -83,17 +99,20 @@ def fetchall_prepared(name: str, sql: str, params: tuple) -> list[tuple]:
         database.execute_sql(f"PREPARE {name} AS {sql}")
         names.add(name)
     placeholders = ", ".join(["%s"] * len(params))
-    return database.execute_sql(f"EXECUTE {name} ({placeholders})", params).fetchall()
+    return named_rows(database.execute_sql(f"EXECUTE {name} ({placeholders})", params))
 
 
-def fetchall(sql: str, params: tuple | list = ()) -> list[tuple]:
-    return database.execute_sql(sql, params).fetchall()
+# Hand-written SQL is kept for the hot paths only (see README, "Queries");
+# everything else is a query chain over ``core.models``.
+def fetchall(sql: str, params: tuple | list | dict = ()) -> list:
+    return named_rows(database.execute_sql(sql, params))
 
 
-def fetchone(sql: str, params: tuple | list = ()) -> tuple | None:
-    return database.execute_sql(sql, params).fetchone()
+def fetchone(sql: str, params: tuple | list | dict = ()):
+    rows = fetchall(sql, params)
+    return rows[0] if rows else None
 
 
-def execute(sql: str, params: tuple | list = ()) -> int:
+def execute(sql: str, params: tuple | list | dict = ()) -> int:
     """Run a statement and return its row count."""
     return database.execute_sql(sql, params).rowcount

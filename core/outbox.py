@@ -12,8 +12,9 @@ import uuid
 from dataclasses import dataclass
 
 import orjson
+from peewee import SQL, fn
 
-from core import db
+from core.models import Outbox, seconds
 
 
 @dataclass(frozen=True)
@@ -55,17 +56,9 @@ SYNC_DENYLIST = Job("sync_denylist", TIMELINE_QUEUE)
 RELAY_SLEEP_LOCK = 0x6F75_7462
 
 
-# An INSERT ... SELECT, so a caller can also append "FROM <cte>" and record
-# the job in the very statement that writes the data (one round trip).
-INSERT_SELECT = (
-    "INSERT INTO outbox (message_id, queue_name, actor_name, args, options)"
-    " SELECT %(ob_message_id)s, %(ob_queue)s, %(ob_actor)s, %(ob_args)s,"
-    " %(ob_options)s"
-)
-
-
-# The same as a prepared statement's part: $first .. $first+4, typed, so that
-# a caller can prepare its whole statement (see :func:`prepared_args`).
+# An INSERT ... SELECT of a prepared statement's $first .. $first+4, typed: a
+# caller appends "FROM <cte>" and records the job in the very statement that
+# writes the data (one round trip; see :func:`prepared_args`).
 def insert_select_prepared(first: int) -> str:
     n = range(first, first + 5)
     return (
@@ -85,9 +78,13 @@ def prepared_args(params: dict) -> tuple:
     )
 
 
+def _options(request_id: str | None) -> dict:
+    return {"request_id": request_id} if request_id else {}
+
+
 def job_params(job: Job, *args, request_id: str | None = None) -> dict:
-    """Named parameters of INSERT_SELECT for one job."""
-    options = {"request_id": request_id} if request_id else {}
+    """The outbox row of one job, by parameter name (see :func:`prepared_args`)."""
+    options = _options(request_id)
     return {
         "ob_message_id": str(uuid.uuid4()),
         "ob_queue": job.queue_name,
@@ -99,15 +96,30 @@ def job_params(job: Job, *args, request_id: str | None = None) -> dict:
 
 def enqueue(job: Job, *args, request_id: str | None = None) -> str:
     """Record a job in the current transaction; returns its message id."""
-    params = job_params(job, *args, request_id=request_id)
-    db.execute(INSERT_SELECT, params)
-    return params["ob_message_id"]
+    message_id = str(uuid.uuid4())
+    (
+        Outbox.insert(
+            message_id=message_id,
+            queue_name=job.queue_name,
+            actor_name=job.actor_name,
+            args=list(args),
+            options=_options(request_id),
+        )
+        .as_rowcount()
+        .execute()
+    )
+    return message_id
 
 
 def backlog() -> tuple[int, float]:
     """(rows waiting, age in seconds of the oldest) for metrics and tests."""
-    row = db.fetchone(
-        "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)"
-        " FROM outbox"
+    age = seconds(fn.now() - fn.min(Outbox.created_at))
+    row = (
+        Outbox.select(
+            fn.count(SQL("*")).alias("waiting"),
+            fn.coalesce(age, 0).alias("age"),
+        )
+        .dicts()
+        .get()
     )
-    return int(row[0]), float(row[1])
+    return int(row["waiting"]), float(row["age"])

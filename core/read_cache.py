@@ -69,8 +69,12 @@ redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 """
 
+# Hand-written: loaded on a home read whose social hash is missing (see
+# README, "Queries"). Rows: kind ('f' followed, 'l' liked, 'r' retweeted),
+# ident (a user or tweet id), big (a followed author who is pulled).
 _SOCIAL_SQL = (
-    "SELECT 'f', f.followee_id, u.follower_count >= %(threshold)s"
+    "SELECT 'f' AS kind, f.followee_id AS ident,"
+    " u.follower_count >= %(threshold)s AS big"
     " FROM follows f JOIN users u ON u.id = f.followee_id"
     " WHERE f.follower_id = %(user)s"
     " UNION ALL (SELECT 'l', tweet_id, false FROM likes WHERE user_id = %(user)s"
@@ -151,13 +155,14 @@ class ReadCache:
         )
         flags: dict[int, int] = {}
         follows, pulled = [], []
-        for kind, ident, big in rows:
-            if kind == "f":
-                follows.append(ident)
-                if big:
-                    pulled.append(ident)
+        for row in rows:
+            if row.kind == "f":
+                follows.append(row.ident)
+                if row.big:
+                    pulled.append(row.ident)
             else:  # 1 liked, 2 retweeted
-                flags[ident] = flags.get(ident, 0) | (1 if kind == "l" else 2)
+                bit = 1 if row.kind == "l" else 2
+                flags[row.ident] = flags.get(row.ident, 0) | bit
         social = Social(pulled, _horizon(rows))
         fields: list = [PULLED, ",".join(map(str, pulled)), HORIZON, social.horizon]
         for ident in follows:
@@ -284,7 +289,7 @@ def _horizon(rows) -> int:
     """Flags are known for ids >= this: older likes/retweets were not loaded."""
     horizon = 0
     for kind in ("l", "r"):
-        ids = [ident for k, ident, _ in rows if k == kind]
+        ids = [row.ident for row in rows if row.kind == kind]
         if len(ids) >= LIKES_LOADED:
             horizon = max(horizon, min(ids))
     return horizon

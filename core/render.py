@@ -11,26 +11,21 @@ def rfc3339(value: datetime) -> str:
     return value.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
-USER_COLUMNS = (
-    "u.id, u.username, u.display_name, u.bio, u.created_at,"
-    " u.follower_count, u.following_count, u.tweet_count, u.email"
-)
-
-
 def user(row, include_email: bool = False) -> dict:
-    """Row of USER_COLUMNS to a User object; email only for its owner."""
+    """A User object from a row of users' columns (a mapping by column name);
+    the email only for its owner."""
     out = {
-        "id": str(row[0]),
-        "username": row[1],
-        "display_name": row[2],
-        "bio": row[3],
-        "created_at": rfc3339(row[4]),
-        "follower_count": row[5],
-        "following_count": row[6],
-        "tweet_count": row[7],
+        "id": str(row["id"]),
+        "username": row["username"],
+        "display_name": row["display_name"],
+        "bio": row["bio"],
+        "created_at": rfc3339(row["created_at"]),
+        "follower_count": row["follower_count"],
+        "following_count": row["following_count"],
+        "tweet_count": row["tweet_count"],
     }
     if include_email:
-        out["email"] = row[8]
+        out["email"] = row["email"]
     return out
 
 

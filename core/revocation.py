@@ -14,17 +14,22 @@ entries into Redis as soon as it answers again.
 
 from __future__ import annotations
 
+import datetime
 import logging
 
 import redis
+from peewee import EXCLUDED, SQL, fn
 
-from core import db, outbox
+from core import outbox
 from core.keys import Keys
+from core.models import Revocation, seconds
 
 log = logging.getLogger(__name__)
 
 JTI, FAMILY, USER = "jti", "family", "user"
 LOADED_TTL_S = 24 * 3600  # a user's entries are re-read from Postgres this often
+# expired revocations are kept this long past their tokens' expiry, then pruned
+PRUNE_AFTER = datetime.timedelta(days=1)
 
 
 class Denylist:
@@ -35,12 +40,24 @@ class Denylist:
     def revoke(self, user_id: int, kind: str, value: str, ttl_s: int) -> None:
         """Revoke for ``ttl_s`` seconds (call inside or after the DB transaction)."""
         value = str(value)
-        db.execute(
-            "INSERT INTO revocations (kind, value, expires_at, user_id)"
-            " VALUES (%s, %s, now() + make_interval(secs => %s), %s)"
-            " ON CONFLICT (kind, value) DO UPDATE"
-            " SET expires_at = GREATEST(revocations.expires_at, EXCLUDED.expires_at)",
-            (kind, value, ttl_s, user_id),
+        (
+            Revocation.insert(
+                kind=kind,
+                value=value,
+                expires_at=fn.now() + datetime.timedelta(seconds=ttl_s),
+                user_id=user_id,
+            )
+            .on_conflict(
+                conflict_target=[Revocation.kind, Revocation.value],
+                # a shorter revocation never shortens a longer one
+                update={
+                    Revocation.expires_at: fn.GREATEST(
+                        Revocation.expires_at, EXCLUDED.expires_at
+                    )
+                },
+            )
+            .as_rowcount()
+            .execute()
         )
         try:
             self._redis.set(self._keys.denied(user_id, kind, value), 1, ex=ttl_s)
@@ -80,32 +97,40 @@ class Denylist:
         return self.verdict(values, user_id, jti, family)
 
     def _revoked_in_postgres(self, user_id: int, jti: str, family: str) -> bool:
-        row = db.fetchone(
-            "SELECT 1 FROM revocations WHERE expires_at > now() AND ("
-            " (kind = 'jti' AND value = %s) OR (kind = 'family' AND value = %s)"
-            " OR (kind = 'user' AND value = %s)) LIMIT 1",
-            (jti, family, str(user_id)),
+        return (
+            Revocation.select(SQL("1"))
+            .where(
+                Revocation.expires_at > fn.now(),
+                ((Revocation.kind == JTI) & (Revocation.value == jti))
+                | ((Revocation.kind == FAMILY) & (Revocation.value == family))
+                | ((Revocation.kind == USER) & (Revocation.value == str(user_id))),
+            )
+            .exists()
         )
-        return row is not None
 
     def reload(self, user_id: int, jti: str = "", family: str = "") -> bool:
         """Copy the user's live revocations from Postgres into Redis, then mark
         them loaded; returns whether ``jti`` or ``family`` is among them."""
-        rows = db.fetchall(
-            "SELECT kind, value, ceil(extract(epoch FROM expires_at - now()))::int"
-            " FROM revocations WHERE user_id = %s AND expires_at > now()",
-            (user_id,),
+        ttl = fn.ceil(seconds(Revocation.expires_at - fn.now())).cast("int")
+        rows = list(
+            Revocation.select(Revocation.kind, Revocation.value, ttl.alias("ttl"))
+            .where(Revocation.user_id == user_id, Revocation.expires_at > fn.now())
+            .namedtuples()
         )
         pipe = self._redis.pipeline(transaction=False)
-        for kind, value, ttl in rows:
-            pipe.set(self._keys.denied(user_id, kind, value), 1, ex=max(1, ttl))
+        for row in rows:
+            key = self._keys.denied(user_id, row.kind, row.value)
+            pipe.set(key, 1, ex=max(1, row.ttl))
         pipe.set(self._keys.deny_loaded(user_id), 1, ex=LOADED_TTL_S)
         pipe.execute()
         # the user's revocations of tokens that have expired anyway
-        db.execute(
-            "DELETE FROM revocations WHERE user_id = %s"
-            " AND expires_at < now() - interval '1 day'",
-            (user_id,),
+        (
+            Revocation.delete()
+            .where(
+                Revocation.user_id == user_id,
+                Revocation.expires_at < fn.now() - PRUNE_AFTER,
+            )
+            .execute()
         )
         mine = {(JTI, jti), (FAMILY, family), (USER, str(user_id))}
-        return any((kind, value) in mine for kind, value, _ in rows)
+        return any((row.kind, row.value) in mine for row in rows)

@@ -22,6 +22,7 @@ import redis
 
 from core import db, hydrate, metrics, outbox
 from core.errors import BadRequest
+from core.models import Tweet, User
 from core.read_cache import ReadCache
 from core.redis_client import execute
 from core.timeline_store import PLACEHOLDER_FLOOR, Timeline, TimelineStore
@@ -118,7 +119,7 @@ class Timelines:
             " AND f.followee_id = u.id)",
             (self.threshold, user_id),
         )
-        return [r[0] for r in rows]
+        return [r.id for r in rows]
 
     def _assemble(self, kind, user_id, sources, before, limit, viewer_id):
         floor = max(t.floor for t in sources)  # merged sources are exact above it
@@ -160,8 +161,8 @@ class Timelines:
             _ORACLES[kind],
             {"u": user_id, "before": before or NO_BOUND, "n": limit, "skip": offset},
         )
-        tweets = hydrate.load([r[0] for r in rows], viewer_id)
-        return [tweets[r[0]] for r in rows if r[0] in tweets]
+        tweets = hydrate.load([r.id for r in rows], viewer_id)
+        return [tweets[r.id] for r in rows if r.id in tweets]
 
     # ------------------------------------------------------------- rebuilds
     def _usable(self, key, kind, owner, timeline: Timeline | None) -> Timeline:
@@ -207,10 +208,11 @@ class Timelines:
         row = db.fetchone(
             "UPDATE users u SET active_at = now() FROM users old"
             " WHERE u.id = %s AND old.id = u.id"
-            " RETURNING old.active_at <= now() - make_interval(days => %s)",
+            " RETURNING old.active_at <= now() - make_interval(days => %s)"
+            " AS was_inactive",
             (user_id, self.inactive_days),
         )
-        return bool(row and row[0])
+        return bool(row and row.was_inactive)
 
     # ----------------------------------------------- write hooks (after commit)
     def add_own(self, author_id: int, tweet_id: int, rendered=None) -> None:
@@ -268,16 +270,16 @@ class Timelines:
         return self.store.push(keys, entries)
 
     def author_is_pulled(self, author_id: int) -> bool:
-        row = db.fetchone(
-            "SELECT follower_count FROM users WHERE id = %s", (author_id,)
-        )
-        return row is not None and is_pulled(row[0], self.threshold)
+        count = User.select(User.follower_count).where(User.id == author_id).scalar()
+        return count is not None and is_pulled(count, self.threshold)
 
     def recent_entries(self, author_id: int) -> list[tuple[int, int]]:
-        return db.fetchall(
-            "SELECT id, author_id FROM tweets WHERE author_id = %s"
-            " ORDER BY id DESC LIMIT %s",
-            (author_id, self.store.cap),
+        return list(
+            Tweet.select(Tweet.id, Tweet.author)
+            .where(Tweet.author == author_id)
+            .order_by(Tweet.id.desc())
+            .limit(self.store.cap)
+            .tuples()  # (tweet id, author id): the timeline store's entries
         )
 
 

@@ -28,6 +28,7 @@ import time
 
 import dramatiq
 import psycopg2
+import psycopg2.extras
 from dramatiq import Message
 
 from core import metrics
@@ -142,7 +143,8 @@ class OutboxRelay:
                 # A delete lost in a crash re-sends its jobs, which the
                 # idempotent actors absorb: no need to wait for its WAL flush.
                 cur.execute("SET synchronous_commit = off")
-        with self._conn.cursor() as cur:
+        # rows by column name (namedtuples)
+        with self._conn.cursor(cursor_factory=psycopg2.extras.NamedTupleCursor) as cur:
             cur.execute(_CLAIM, (self._settings.outbox_batch,))
             rows = cur.fetchall()
             if not rows:
@@ -180,10 +182,13 @@ class OutboxRelay:
 
 
 # Claims a batch and leaves its transaction open: the connection autocommits,
-# so BEGIN travels with the SELECT and COMMIT with the DELETE.
+# so BEGIN travels with the SELECT and COMMIT with the DELETE. Hand-written
+# like the rest of the relay's SQL: a peewee query cannot carry a BEGIN, and
+# this runs every few milliseconds on the relay's own connection.
 _CLAIM = (
     "BEGIN;"
-    " SELECT id, message_id::text, queue_name, actor_name, args, options"
+    " SELECT id, message_id::text AS message_id, queue_name, actor_name, args,"
+    " options"
     " FROM outbox WHERE available_at <= now() ORDER BY id"
     " LIMIT %s FOR UPDATE SKIP LOCKED"
 )
@@ -199,43 +204,45 @@ def _messages(rows) -> list[tuple[Message, list[int]]]:
     goes out as written."""
     out, fanouts = [], []
     for row in rows:
-        if row[3] == FANOUT_TWEET.actor_name and row[2] == FANOUT_TWEET.queue_name:
+        if (
+            row.actor_name == FANOUT_TWEET.actor_name
+            and row.queue_name == FANOUT_TWEET.queue_name
+        ):
             fanouts.append(row)
         else:
-            out.append((_message(row), [row[0]]))
+            out.append((_message(row), [row.id]))
     for start in range(0, len(fanouts), FANOUT_BATCH_MAX):
         group = fanouts[start : start + FANOUT_BATCH_MAX]
         if len(group) == 1:
-            out.append((_message(group[0]), [group[0][0]]))
+            out.append((_message(group[0]), [group[0].id]))
         else:
-            out.append((_combined(group), [row[0] for row in group]))
+            out.append((_combined(group), [row.id for row in group]))
     return out
 
 
 def _combined(rows) -> Message:
     """One FANOUT_TWEETS message for several FANOUT_TWEET rows; its id is the
     first row's, and the rows' request ids travel in ``request_ids``."""
-    request_ids = [row[5].get("request_id") for row in rows]
+    request_ids = [row.options.get("request_id") for row in rows]
     options = {"request_ids": request_ids} if any(request_ids) else {}
     return Message(
         queue_name=FANOUT_TWEETS.queue_name,
         actor_name=FANOUT_TWEETS.actor_name,
-        args=([list(row[4]) for row in rows],),
+        args=([list(row.args) for row in rows],),
         kwargs={},
         options=options,
-        message_id=rows[0][1],
+        message_id=rows[0].message_id,
     )
 
 
 def _message(row) -> Message:
-    _, message_id, queue_name, actor_name, args, options = row
     return Message(
-        queue_name=queue_name,
-        actor_name=actor_name,
-        args=tuple(args),
+        queue_name=row.queue_name,
+        actor_name=row.actor_name,
+        args=tuple(row.args),
         kwargs={},
-        options=dict(options),
-        message_id=message_id,
+        options=dict(row.options),
+        message_id=row.message_id,
     )
 
 

@@ -12,10 +12,13 @@ import contextlib
 import hashlib
 import uuid
 
+from peewee import fn
+
 from core import db, metrics, revocation, validation
 from core.container import Deps
 from core.errors import Unauthorized
 from core.first_round import FirstRound
+from core.models import RefreshToken, User
 from core.tokens import ACCESS, REFRESH, Claims
 
 BAD_LOGIN = "Wrong username or password"
@@ -28,11 +31,12 @@ def _hash(token: str) -> bytes:
 def _issue_pair(deps: Deps, user_id: int, family_id: str) -> dict:
     access, _ = deps.tokens.issue(user_id, family_id, ACCESS)
     refresh, claims = deps.tokens.issue(user_id, family_id, REFRESH)
-    db.execute(
-        "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at)"
-        " VALUES (%s, %s, %s, to_timestamp(%s))",
-        (_hash(refresh), family_id, user_id, claims.expires_at),
-    )
+    RefreshToken.insert(
+        token_hash=_hash(refresh),
+        family_id=family_id,
+        user=user_id,
+        expires_at=fn.to_timestamp(claims.expires_at),
+    ).execute()
     return {
         "access_token": access,
         "refresh_token": refresh,
@@ -63,23 +67,27 @@ def login(deps: Deps, body: dict, guard=unguarded) -> dict:
     password = validation.password_to_check(validation.required_str(body, "password"))
     row = None
     if validation.USERNAME.fullmatch(username):
-        row = db.fetchone(
-            "SELECT id, password_hash FROM users WHERE lower(username) = lower(%s)",
-            (username,),
+        # lower() on both sides: the users_username_ci index serves it
+        row = (
+            User.select(User.id, User.password_hash)
+            .where(fn.lower(User.username) == fn.lower(username))
+            .dicts()
+            .first()
         )
-        account = account_key(row[0]) if row else f"n:{username.lower()}"
+        account = account_key(row["id"]) if row else f"n:{username.lower()}"
     else:
         account = "n:"  # no account can have this name
     with guard(account):
-        if not deps.passwords.verify(row[1] if row else None, password):
+        if not deps.passwords.verify(row["password_hash"] if row else None, password):
             metrics.LOGINS.labels("failed").inc()
             raise Unauthorized(BAD_LOGIN, code="invalid_credentials")
     metrics.LOGINS.labels("ok").inc()
-    user_id = row[0]
-    if deps.passwords.needs_rehash(row[1]):
-        db.execute(
-            "UPDATE users SET password_hash = %s WHERE id = %s",
-            (deps.passwords.hash(password), user_id),
+    user_id = row["id"]
+    if deps.passwords.needs_rehash(row["password_hash"]):
+        (
+            User.update(password_hash=deps.passwords.hash(password))
+            .where(User.id == user_id)
+            .execute()
         )
     with db.database.atomic():
         return _issue_pair(deps, user_id, str(uuid.uuid4()))
@@ -90,23 +98,33 @@ def refresh(deps: Deps, token: str) -> dict:
     claims = deps.tokens.verify(token, REFRESH)
 
     def work():
-        spent = db.fetchone(
-            "UPDATE refresh_tokens SET used_at = now()"
-            " WHERE token_hash = %s AND used_at IS NULL AND revoked_at IS NULL"
-            " AND expires_at > now() RETURNING user_id, family_id::text",
-            (_hash(token),),
+        spent = (
+            RefreshToken.update(used_at=fn.now())
+            .where(
+                RefreshToken.token_hash == _hash(token),
+                RefreshToken.used_at.is_null(),
+                RefreshToken.revoked_at.is_null(),
+                RefreshToken.expires_at > fn.now(),
+            )
+            .returning(
+                RefreshToken.user_id.alias("user_id"),
+                RefreshToken.family_id.cast("text").alias("family_id"),
+            )
+            .dicts()
+            .execute()
         )
-        if spent is None:
-            return None
-        return _issue_pair(deps, spent[0], spent[1])
+        for row in spent:  # one row at most: the token hash is the key
+            return _issue_pair(deps, row["user_id"], row["family_id"])
+        return None
 
     pair = db.in_transaction(work)
     if pair is None:
-        known = db.fetchone(
-            "SELECT used_at IS NOT NULL FROM refresh_tokens WHERE token_hash = %s",
-            (_hash(token),),
+        used_at = (
+            RefreshToken.select(RefreshToken.used_at)
+            .where(RefreshToken.token_hash == _hash(token))
+            .scalar()
         )
-        if known and known[0]:
+        if used_at is not None:
             metrics.REFRESH_REUSE.inc()
             revoke_family(deps, claims.user_id, claims.family_id)
             raise Unauthorized(
@@ -118,10 +136,13 @@ def refresh(deps: Deps, token: str) -> dict:
 
 def revoke_family(deps: Deps, user_id: int, family_id: str) -> None:
     with db.database.atomic():
-        db.execute(
-            "UPDATE refresh_tokens SET revoked_at = now()"
-            " WHERE family_id::text = %s AND revoked_at IS NULL",
-            (family_id,),
+        (
+            RefreshToken.update(revoked_at=fn.now())
+            .where(
+                RefreshToken.family_id.cast("text") == family_id,
+                RefreshToken.revoked_at.is_null(),
+            )
+            .execute()
         )
         deps.denylist.revoke(
             user_id, revocation.FAMILY, family_id, deps.settings.access_token_ttl_s + 60

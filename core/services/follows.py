@@ -9,6 +9,7 @@ import redis
 from core import db, outbox, render
 from core.container import Deps
 from core.errors import ValidationFailed
+from core.models import Follow, User
 from core.services import users
 from core.timelines import is_pulled
 
@@ -29,10 +30,11 @@ def follow(deps: Deps, user_id: int, username: str, request_id=None) -> bool:
     target = _target(user_id, username)
 
     def work():
-        inserted = db.fetchone(
-            "INSERT INTO follows (follower_id, followee_id, id) VALUES (%s, %s, %s)"
-            " ON CONFLICT DO NOTHING RETURNING 1",
-            (user_id, target, deps.ids.next_id()),
+        inserted = (
+            Follow.insert(follower=user_id, followee=target, id=deps.ids.next_id())
+            .on_conflict_ignore()
+            .as_rowcount()
+            .execute()
         )
         if not inserted:
             return False
@@ -59,7 +61,7 @@ def _crossed(deps: Deps, count: int, up: bool) -> bool:
 def _follower_count(user_id: int) -> int:
     # Our trigger holds the author's row lock, so this count is exact and
     # exactly one follow or unfollow sees the author cross the threshold.
-    return db.fetchone("SELECT follower_count FROM users WHERE id = %s", (user_id,))[0]
+    return User.select(User.follower_count).where(User.id == user_id).scalar()
 
 
 def unfollow(deps: Deps, user_id: int, username: str, request_id=None) -> bool:
@@ -67,9 +69,10 @@ def unfollow(deps: Deps, user_id: int, username: str, request_id=None) -> bool:
     target = _target(user_id, username)
 
     def work():
-        removed = db.execute(
-            "DELETE FROM follows WHERE follower_id = %s AND followee_id = %s",
-            (user_id, target),
+        removed = (
+            Follow.delete()
+            .where(Follow.follower == user_id, Follow.followee == target)
+            .execute()
         )
         if removed and _crossed(deps, _follower_count(target), up=False):
             # Their tweets are pushed again from now on: copy the recent ones
@@ -88,21 +91,19 @@ def unfollow(deps: Deps, user_id: int, username: str, request_id=None) -> bool:
 def _page(deps: Deps, kind: str, username: str, cursor: str | None, limit: int):
     owner = users.id_by_username(username)
     before = deps.cursors.decode(cursor, kind, owner) if cursor else (1 << 63) - 1
-    mine, other = (
-        ("followee_id", "follower_id")
-        if kind == "followers"
-        else ("follower_id", "followee_id")
-    )
-    rows = db.fetchall(
-        f"SELECT f.id, {render.USER_COLUMNS} FROM follows f"
-        f" JOIN users u ON u.id = f.{other}"
-        f" WHERE f.{mine} = %s AND f.id < %s ORDER BY f.id DESC LIMIT %s",
-        (owner, before, limit + 1),
+    user = User(id=owner)
+    related = user.followers() if kind == "followers" else user.following()
+    rows = list(
+        related.select(Follow.id.alias("follow_id"), *users.PROFILE)
+        .where(Follow.id < before)
+        .limit(limit + 1)
+        .dicts()
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = deps.cursors.encode(kind, owner, rows[-1][0]) if more else None
-    return [render.user(r[1:]) for r in rows], next_cursor
+    last = rows[-1]["follow_id"] if more else None
+    next_cursor = deps.cursors.encode(kind, owner, last) if more else None
+    return [render.user(r) for r in rows], next_cursor
 
 
 def followers_page(deps: Deps, username: str, cursor, limit: int):

@@ -3,27 +3,35 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import logging
 
 import orjson
 import peewee
 import redis
+from peewee import fn
 
 from core import db, hydrate, outbox, validation
 from core.container import Deps
 from core.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
+from core.models import IdempotencyKey, Like, Tweet
 
 log = logging.getLogger(__name__)
 
 
-def _tweet_or_404(tweet_id: int | None, for_update: bool = False):
+IDEMPOTENCY_WINDOW = datetime.timedelta(hours=24)
+
+
+def _tweet_or_404(tweet_id: int | None, for_update: bool = False) -> Tweet:
+    """The tweet's id, author and original (if a retweet); NotFound if gone."""
     row = None
     if tweet_id is not None:
-        row = db.fetchone(
-            "SELECT id, author_id, retweet_of_id FROM tweets WHERE id = %s"
-            + (" FOR UPDATE" if for_update else ""),
-            (tweet_id,),
+        row = (
+            Tweet.select(Tweet.id, Tweet.author, Tweet.retweet_of)
+            .where(Tweet.id == tweet_id)
+            .for_update(for_update)
+            .first()
         )
     if row is None:
         raise NotFound("No such tweet", code="tweet_not_found")
@@ -144,43 +152,46 @@ def _insert(params: dict):
 def _claim_idempotency_key(author_id, key, request_hash, tweet_id) -> int | None:
     """None if this key is new (and now ours); else the first request's tweet id."""
     validation.idempotency_key(key)
-    db.execute(
-        "DELETE FROM idempotency_keys WHERE user_id = %s AND key = %s"
-        " AND created_at < now() - interval '24 hours'",
-        (author_id, key),
+    mine = (IdempotencyKey.user == author_id, IdempotencyKey.key == key)
+    (
+        IdempotencyKey.delete()
+        .where(*mine, IdempotencyKey.created_at < fn.now() - IDEMPOTENCY_WINDOW)
+        .execute()
     )
-    claimed = db.fetchone(
-        "INSERT INTO idempotency_keys (user_id, key, request_hash, tweet_id)"
-        " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
-        (author_id, key, request_hash, tweet_id),
+    claimed = (
+        IdempotencyKey.insert(
+            user=author_id, key=key, request_hash=request_hash, tweet_id=tweet_id
+        )
+        .on_conflict_ignore()
+        .as_rowcount()
+        .execute()
     )
     if claimed:
         return None
-    stored_hash, first_id = db.fetchone(
-        "SELECT request_hash, tweet_id FROM idempotency_keys"
-        " WHERE user_id = %s AND key = %s",
-        (author_id, key),
+    first = (
+        IdempotencyKey.select(IdempotencyKey.request_hash, IdempotencyKey.tweet_id)
+        .where(*mine)
+        .get()
     )
-    if bytes(stored_hash) != request_hash:
+    if bytes(first.request_hash) != request_hash:
         raise ValidationFailed(
             "This Idempotency-Key was used with another body",
             code="idempotency_key_reused",
         )
-    return first_id
+    return first.tweet_id
 
 
 def delete(deps: Deps, user_id: int, tweet_id: int | None, request_id=None) -> None:
     """Delete a tweet (author only); its retweets go with it, replies stay."""
 
     def work():
-        _, author_id, original = _tweet_or_404(tweet_id, for_update=True)
+        tweet = _tweet_or_404(tweet_id, for_update=True)
+        author_id, original = tweet.author_id, tweet.retweet_of_id
         if author_id != user_id:
             raise Forbidden("Only the author can delete a tweet", code="not_author")
-        gone = db.fetchall(
-            "SELECT id, author_id FROM tweets WHERE retweet_of_id = %s", (tweet_id,)
-        )
-        db.execute("DELETE FROM tweets WHERE id = %s", (tweet_id,))
-        entries = [[tweet_id, author_id]] + [list(r) for r in gone]
+        gone = Tweet.select(Tweet.id, Tweet.author).where(Tweet.retweet_of == tweet_id)
+        entries = [[tweet_id, author_id]] + [[r.id, r.author_id] for r in gone]
+        Tweet.delete().where(Tweet.id == tweet_id).execute()
         outbox.enqueue(outbox.REMOVE_TWEETS, entries, request_id=request_id)
         return entries, original
 
@@ -203,18 +214,18 @@ def _after_commit_remove(deps: Deps, user_id: int, entries) -> None:
 
 def _original_id(tweet_id: int | None) -> int:
     """Likes and retweets of a retweet apply to its original."""
-    _, _, original = _tweet_or_404(tweet_id)
-    return original or tweet_id
+    return _tweet_or_404(tweet_id).retweet_of_id or tweet_id
 
 
 def like(deps: Deps, user_id: int, tweet_id: int | None) -> dict:
     target = _original_id(tweet_id)
     try:
         db.in_transaction(
-            lambda: db.execute(
-                "INSERT INTO likes (tweet_id, user_id) VALUES (%s, %s)"
-                " ON CONFLICT DO NOTHING",
-                (target, user_id),
+            lambda: (
+                Like.insert(tweet=target, user=user_id)
+                .on_conflict_ignore()
+                .as_rowcount()
+                .execute()
             )
         )
     except peewee.IntegrityError:  # deleted between the check and the insert
@@ -226,8 +237,8 @@ def like(deps: Deps, user_id: int, tweet_id: int | None) -> dict:
 def dislike(deps: Deps, user_id: int, tweet_id: int | None) -> dict:
     target = _original_id(tweet_id)
     db.in_transaction(
-        lambda: db.execute(
-            "DELETE FROM likes WHERE tweet_id = %s AND user_id = %s", (target, user_id)
+        lambda: (
+            Like.delete().where(Like.tweet == target, Like.user == user_id).execute()
         )
     )
     likes, _ = _counts_after(deps, user_id, target)
@@ -237,14 +248,17 @@ def dislike(deps: Deps, user_id: int, tweet_id: int | None) -> dict:
 def _counts_after(deps: Deps, user_id: int, tweet_id: int) -> tuple[int, int]:
     """Counts read after the caller's commit; the read caches learn them too."""
     deps.timelines.cache.social_changed(user_id)
-    row = db.fetchone(
-        "SELECT author_id, like_count, retweet_count FROM tweets WHERE id = %s",
-        (tweet_id,),
+    row = (
+        Tweet.select(Tweet.author, Tweet.like_count, Tweet.retweet_count)
+        .where(Tweet.id == tweet_id)
+        .first()
     )
     if row is None:
         raise NotFound("No such tweet", code="tweet_not_found")
-    deps.timelines.cache.counts_changed([(tweet_id, *row)])
-    return row[1], row[2]
+    deps.timelines.cache.counts_changed(
+        [(tweet_id, row.author_id, row.like_count, row.retweet_count)]
+    )
+    return row.like_count, row.retweet_count
 
 
 def retweet(
@@ -255,17 +269,10 @@ def retweet(
     new_id = deps.ids.next_id()
 
     def work():
-        existing = db.fetchone(
-            "SELECT id FROM tweets WHERE author_id = %s AND retweet_of_id = %s",
-            (user_id, target),
-        )
-        if existing:
-            return existing[0], False
-        db.execute(
-            "INSERT INTO tweets (id, author_id, content, retweet_of_id)"
-            " VALUES (%s, %s, '', %s)",
-            (new_id, user_id, target),
-        )
+        existing = _retweet_of(user_id, target)
+        if existing is not None:
+            return existing, False
+        Tweet.insert(id=new_id, author=user_id, content="", retweet_of=target).execute()
         outbox.enqueue(outbox.FANOUT_TWEET, new_id, user_id, request_id=request_id)
         return new_id, True
 
@@ -274,17 +281,22 @@ def retweet(
     except peewee.IntegrityError:
         # a concurrent identical retweet won the unique index, or the original
         # was deleted meanwhile: answer with whatever exists now
-        row = db.fetchone(
-            "SELECT id FROM tweets WHERE author_id = %s AND retweet_of_id = %s",
-            (user_id, target),
-        )
-        if row is None:
+        retweet_id, created = _retweet_of(user_id, target), False
+        if retweet_id is None:
             raise NotFound("No such tweet", code="tweet_not_found") from None
-        retweet_id, created = row[0], False
     if created:
         _after_commit_add(deps, user_id, retweet_id)
         _counts_after(deps, user_id, target)
     return (201 if created else 200), get(retweet_id, user_id)
+
+
+def _retweet_of(user_id: int, target: int) -> int | None:
+    """The id of the user's retweet of ``target``, if any."""
+    return (
+        Tweet.select(Tweet.id)
+        .where(Tweet.author == user_id, Tweet.retweet_of == target)
+        .scalar()
+    )
 
 
 def unretweet(deps: Deps, user_id: int, tweet_id: int | None, request_id=None) -> dict:
@@ -292,11 +304,14 @@ def unretweet(deps: Deps, user_id: int, tweet_id: int | None, request_id=None) -
     target = _original_id(tweet_id)
 
     def work():
-        gone = db.fetchone(
-            "DELETE FROM tweets WHERE author_id = %s AND retweet_of_id = %s"
-            " RETURNING id",
-            (user_id, target),
+        deleted = (
+            Tweet.delete()
+            .where(Tweet.author == user_id, Tweet.retweet_of == target)
+            .returning(Tweet.id)
+            .dicts()
+            .execute()
         )
+        gone = [row["id"] for row in deleted]  # one at most: a unique index
         if gone:
             outbox.enqueue(
                 outbox.REMOVE_TWEETS, [[gone[0], user_id]], request_id=request_id

@@ -6,17 +6,35 @@ import contextlib
 
 import peewee
 import redis
+from peewee import fn
 
 from core import db, outbox, render, revocation, validation
 from core.container import Deps
 from core.errors import Conflict, Forbidden, MissingField, NotFound, Unauthorized
+from core.models import Follow, Like, RefreshToken, Tweet, User
 from core.services import auth
 
-_BY_NAME = (
-    f"SELECT {render.USER_COLUMNS} FROM users u WHERE lower(u.username) = lower(%s)"
+# What a profile shows (render.user): every column but the password hash.
+PROFILE = (
+    User.id,
+    User.username,
+    User.display_name,
+    User.bio,
+    User.created_at,
+    User.follower_count,
+    User.following_count,
+    User.tweet_count,
+    User.email,
 )
-_BY_ID = f"SELECT {render.USER_COLUMNS} FROM users u WHERE u.id = %s"
 PURGE_CHUNK = 1000
+
+
+def _profile_where(*conditions) -> dict | None:
+    return User.select(*PROFILE).where(*conditions).dicts().first()
+
+
+def _by_id(user_id: int) -> dict | None:
+    return _profile_where(User.id == user_id)
 
 
 def _conflict(ex: Exception) -> Conflict:
@@ -35,35 +53,35 @@ def signup(deps: Deps, body: dict) -> dict:
     user_id = deps.ids.next_id()
     try:
         with db.database.atomic():
-            db.execute(
-                "INSERT INTO users (id, username, email, password_hash)"
-                " VALUES (%s, %s, %s, %s)",
-                (user_id, username, email, password_hash),
-            )
+            User.insert(
+                id=user_id, username=username, email=email, password_hash=password_hash
+            ).execute()
     except peewee.IntegrityError as ex:
         raise _conflict(ex) from None
-    return render.user(db.fetchone(_BY_ID, (user_id,)), include_email=True)
+    return render.user(_by_id(user_id), include_email=True)
 
 
 def row_by_username(username: str):
     """The user row for ``username`` (any case); NotFound if none."""
-    row = db.fetchone(_BY_NAME, (validation.existing_username(username or ""),))
+    name = validation.existing_username(username or "")
+    # lower() on both sides: the users_username_ci index serves it
+    row = _profile_where(fn.lower(User.username) == fn.lower(name))
     if row is None:
         raise NotFound("No such user", code="user_not_found")
     return row
 
 
 def id_by_username(username: str) -> int:
-    return row_by_username(username)[0]
+    return row_by_username(username)["id"]
 
 
 def profile(username: str, viewer_id: int | None) -> dict:
     row = row_by_username(username)
-    return render.user(row, include_email=row[0] == viewer_id)
+    return render.user(row, include_email=row["id"] == viewer_id)
 
 
 def me(user_id: int) -> dict:
-    row = db.fetchone(_BY_ID, (user_id,))
+    row = _by_id(user_id)
     if row is None:
         raise Unauthorized("The account no longer exists", code="invalid_token")
     return render.user(row, include_email=True)
@@ -97,27 +115,20 @@ def update(deps: Deps, user_id: int, family_id: str, body: dict, guard=None) -> 
                 "current_password is required to change the password",
                 field="current_password",
             )
-        row = db.fetchone("SELECT password_hash FROM users WHERE id = %s", (user_id,))
-        if row is None:
+        stored = _column_of(user_id, User.password_hash)
+        if stored is None:
             raise Unauthorized("The account no longer exists", code="invalid_token")
         with (guard or auth.unguarded)(auth.account_key(user_id)):
-            if not deps.passwords.verify(row[0], current):
+            if not deps.passwords.verify(stored, current):
                 raise Forbidden("The current password is wrong", code="wrong_password")
         changes["password_hash"] = deps.passwords.hash(new_password)
     old_name = None
     try:
         with db.database.atomic():
             if "username" in changes:
-                row = db.fetchone(
-                    "SELECT username FROM users WHERE id = %s", (user_id,)
-                )
-                old_name = row[0] if row else None
+                old_name = _column_of(user_id, User.username)
             if changes:
-                assignments = ", ".join(f"{column} = %s" for column in changes)
-                count = db.execute(
-                    f"UPDATE users SET {assignments} WHERE id = %s",
-                    (*changes.values(), user_id),
-                )
+                count = User.update(**changes).where(User.id == user_id).execute()
                 if count == 0:
                     raise Unauthorized(
                         "The account no longer exists", code="invalid_token"
@@ -132,28 +143,38 @@ def update(deps: Deps, user_id: int, family_id: str, body: dict, guard=None) -> 
     return profile
 
 
+def _column_of(user_id: int, column):
+    """One column of the user's row; None if there is no such user."""
+    return User.select(column).where(User.id == user_id).scalar()
+
+
 def _forget(deps: Deps, user_id: int, username: str, touched: list[int]) -> None:
     """Read caches after an account deletion: its tweets now miss their author
     (so Postgres is asked, and says gone), and counts it was part of drop."""
     cache = deps.timelines.cache
     cache.user_deleted(user_id, username)
     for start in range(0, len(touched), 500):
-        rows = db.fetchall(
-            "SELECT id, author_id, like_count, retweet_count FROM tweets"
-            " WHERE id = ANY(%s)",
-            (touched[start : start + 500],),
+        rows = (
+            Tweet.select(Tweet.id, Tweet.author, Tweet.like_count, Tweet.retweet_count)
+            .where(Tweet.id.in_(touched[start : start + 500]))
+            .tuples()  # counts_changed's (id, author, likes, retweets)
         )
-        cache.counts_changed(rows)
+        cache.counts_changed(list(rows))
 
 
 def _end_other_sessions(deps: Deps, user_id: int, keep_family: str) -> None:
-    families = db.fetchall(
-        "WITH r AS (UPDATE refresh_tokens SET revoked_at = now()"
-        " WHERE user_id = %s AND family_id::text <> %s AND revoked_at IS NULL"
-        " RETURNING family_id::text AS f) SELECT DISTINCT f FROM r",
-        (user_id, keep_family),
+    revoked = (
+        RefreshToken.update(revoked_at=fn.now())
+        .where(
+            RefreshToken.user == user_id,
+            RefreshToken.family_id.cast("text") != keep_family,
+            RefreshToken.revoked_at.is_null(),
+        )
+        .returning(RefreshToken.family_id.cast("text").alias("family"))
+        .dicts()
     )
-    for (family,) in families:
+    # a family has a token per refresh: revoke each family once
+    for family in dict.fromkeys(row["family"] for row in revoked.execute()):
         deps.denylist.revoke(
             user_id, revocation.FAMILY, family, deps.settings.access_token_ttl_s + 60
         )
@@ -164,42 +185,44 @@ def delete(deps: Deps, user_id: int, request_id: str | None = None) -> None:
 
     def work():
         followers = [
-            r[0]
-            for r in db.fetchall(
-                "SELECT follower_id FROM follows WHERE followee_id = %s", (user_id,)
-            )
+            f.follower_id
+            for f in Follow.select(Follow.follower).where(Follow.followee == user_id)
         ]
         # retweets others made of this user's tweets vanish with them
-        retweets = db.fetchall(
-            "SELECT r.id, r.author_id FROM tweets r JOIN tweets o"
-            " ON o.id = r.retweet_of_id WHERE o.author_id = %s AND r.author_id <> %s",
-            (user_id, user_id),
-        )
+        Original = Tweet.alias("o")
+        retweets = [
+            [r.id, r.author_id]
+            for r in (
+                Tweet.select(Tweet.id, Tweet.author)
+                .join(Original, on=(Original.id == Tweet.retweet_of))
+                .where(Original.author == user_id, Tweet.author != user_id)
+            )
+        ]
         # authors this account's follow kept exactly at the threshold go back
         # to being pushed once it is gone
         crossing = [
-            r[0]
-            for r in db.fetchall(
-                "SELECT f.followee_id FROM follows f"
-                " JOIN users u ON u.id = f.followee_id"
-                " WHERE f.follower_id = %s AND u.follower_count = %s",
-                (user_id, deps.settings.fanout_threshold),
+            f.followee_id
+            for f in (
+                Follow.select(Follow.followee)
+                .join(User, on=(User.id == Follow.followee))
+                .where(
+                    Follow.follower == user_id,
+                    User.follower_count == deps.settings.fanout_threshold,
+                )
             )
         ]
         # counts that drop with this account's likes and retweets
         touched = [
-            r[0]
-            for r in db.fetchall(
-                "SELECT tweet_id FROM likes WHERE user_id = %s UNION"
-                " SELECT retweet_of_id FROM tweets WHERE author_id = %s"
-                " AND retweet_of_id IS NOT NULL",
-                (user_id, user_id),
-            )
+            row["tweet_id"]
+            for row in (
+                Like.select(Like.tweet.alias("tweet_id")).where(Like.user == user_id)
+                | Tweet.select(Tweet.retweet_of).where(
+                    Tweet.author == user_id, Tweet.retweet_of.is_null(False)
+                )
+            ).dicts()
         ]
-        (username,) = db.fetchone(
-            "SELECT username FROM users WHERE id = %s", (user_id,)
-        ) or ("",)
-        if db.execute("DELETE FROM users WHERE id = %s", (user_id,)) == 0:
+        username = _column_of(user_id, User.username) or ""
+        if User.delete().where(User.id == user_id).execute() == 0:
             raise Unauthorized("The account no longer exists", code="invalid_token")
         deps.denylist.revoke(
             user_id,
@@ -217,9 +240,7 @@ def delete(deps: Deps, user_id: int, request_id: str | None = None) -> None:
         for author in crossing:
             outbox.enqueue(outbox.REPUSH_AUTHOR, author, request_id=request_id)
         if retweets:
-            outbox.enqueue(
-                outbox.REMOVE_TWEETS, [list(r) for r in retweets], request_id=request_id
-            )
+            outbox.enqueue(outbox.REMOVE_TWEETS, retweets, request_id=request_id)
 
         return touched, username
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,3 +43,48 @@ def test_only_settings_reads_the_environment():
             if path.name == "settings.py" and package == "core":
                 continue
             assert "os.environ" not in path.read_text(), path
+
+
+# Modules whose hand-written SQL runs on a per-request or per-job hot path
+# (README, "Queries"); every other query is a peewee chain over core.models.
+HAND_WRITTEN_SQL = {
+    "core/db.py",  # the helpers that run it (and PREPARE/EXECUTE)
+    "core/fanout.py",
+    "core/hydrate.py",
+    "core/outbox.py",  # the part of the tweet create's statement
+    "core/read_cache.py",
+    "core/services/tweets.py",  # the tweet create
+    "core/timelines.py",
+    "workers/relay.py",
+}
+SQL_TEXT = re.compile(r"\b(SELECT|INSERT INTO|UPDATE \w+( \w+)? SET|DELETE FROM)\b")
+
+
+def sql_strings(path: Path) -> list[str]:
+    """String literals of ``path`` that look like SQL (docstrings aside)."""
+    tree = ast.parse(path.read_text())
+    docs = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+    }
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docs
+        and SQL_TEXT.search(node.value)
+    ]
+
+
+def test_hand_written_sql_stays_on_the_hot_paths():
+    found = {
+        str(path.relative_to(ROOT))
+        for package in ("core", "api", "workers", "cli")
+        for path in (ROOT / package).rglob("*.py")
+        if sql_strings(path)
+    }
+    assert found <= HAND_WRITTEN_SQL, found - HAND_WRITTEN_SQL

@@ -3,6 +3,7 @@ and writers wake a sleeping relay once, without ever leaving a job unseen."""
 
 from __future__ import annotations
 
+import collections
 import select
 import threading
 import time
@@ -44,6 +45,19 @@ def pg(settings):
         conn.close()
 
 
+# An outbox row written on a connection of the test's own (core.outbox writes
+# through the peewee pool).
+INSERT_JOB = (
+    "INSERT INTO outbox (message_id, queue_name, actor_name, args, options)"
+    " VALUES (%(ob_message_id)s, %(ob_queue)s, %(ob_actor)s, %(ob_args)s,"
+    " %(ob_options)s)"
+)
+# A claimed row, as the relay's cursor names it.
+Row = collections.namedtuple(
+    "Row", ["id", "message_id", "queue_name", "actor_name", "args", "options"]
+)
+
+
 def write_job(conn, tweet_id: int) -> str:
     """What a create does: an outbox row (and its trigger) in the caller's
     transaction. The tweet need not exist: its fan-out is then a no-op.
@@ -51,14 +65,14 @@ def write_job(conn, tweet_id: int) -> str:
     request_id = "req-1" if tweet_id == 1 else None
     params = outbox.job_params(outbox.FANOUT_TWEET, tweet_id, 1, request_id=request_id)
     with conn.cursor() as cur:
-        cur.execute(outbox.INSERT_SELECT, params)
+        cur.execute(INSERT_JOB, params)
     return params["ob_message_id"]
 
 
 def write_other(conn, job, *args) -> str:
     params = outbox.job_params(job, *args)
     with conn.cursor() as cur:
-        cur.execute(outbox.INSERT_SELECT, params)
+        cur.execute(INSERT_JOB, params)
     return params["ob_message_id"]
 
 
@@ -125,7 +139,7 @@ def test_a_lone_fanout_keeps_its_own_message(relay, pg, worker):
 
 def test_a_batch_of_fanouts_is_split_at_the_message_limit(monkeypatch):
     monkeypatch.setattr(relay_module, "FANOUT_BATCH_MAX", 2)
-    rows = [(n, f"m{n}", "fanout", "fanout_tweet", [n, 1], {}) for n in range(1, 6)]
+    rows = [Row(n, f"m{n}", "fanout", "fanout_tweet", [n, 1], {}) for n in range(1, 6)]
     got = relay_module._messages(rows)
     assert [(m.actor_name, m.message_id, r) for m, r in got] == [
         ("fanout_tweets", "m1", [1, 2]),
