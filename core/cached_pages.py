@@ -79,7 +79,7 @@ class CachedPages:
         except Miss as ex:
             if social is not None:
                 # a pulled tweet gone from Redis may be a delete: read them anew
-                self.local.forget_pulled(social.pulled)
+                self.local.pulled.pop_many(social.pulled)
             metrics.DEFERRED.inc(metrics.CACHE_MISSES, (str(ex),))
             return None
         except redis.RedisError:
@@ -111,8 +111,8 @@ class CachedPages:
     def _pulled(self, authors, before, reach) -> list:
         """The pulled authors' timelines: whole ones kept by the process, or
         only the page's window when it keeps none."""
-        keep = self.local.keeps_pulled
-        known = self.local.pulled(authors)
+        keep = self.local.pulled.on
+        known = self.local.pulled.get_many(authors)
         missing = [a for a in authors if a not in known]
         ranged = before is None and not keep
         pipe = pipeline(self.store.redis)
@@ -124,7 +124,7 @@ class CachedPages:
                 pipe.execute_command("GET", key)
         read = [_usable(raw, ranged, reach) for raw in run(pipe)] if missing else []
         if keep:
-            self.local.keep_pulled(
+            self.local.pulled.put_many(
                 {a: timeline for a, (timeline, _) in zip(missing, read, strict=True)}
             )
         sources = [(timeline, True) for timeline in known.values()]
@@ -146,7 +146,7 @@ class CachedPages:
         """The batch's tweets, rendered, minus those of authors no longer
         followed. The originals of retweets whose cards the process knows
         come in the same round trip; the others in one more."""
-        cards = self.local.cards(t for t, _ in batch)
+        cards = self.local.cards.get_many(t for t, _ in batch)
         known = {(c.original, c.by) for c in cards.values() if c.original is not None}
         entries = batch + sorted(known - set(batch))
         authors = sorted({author for _, author in batch})
@@ -208,7 +208,7 @@ class CachedPages:
             name = names[author].decode()
             tweet = render.tweet(card.fixed, name, *counts_of(raw), flag)
             tweets[tweet_id] = (tweet, card)
-        self.local.keep_cards(new_cards)
+        self.local.cards.put_many(new_cards)
         return Fetched(tweets, bits[: len(asked)])
 
 

@@ -26,46 +26,42 @@ from cachetools import LRUCache, TTLCache
 PULLED_AUTHORS_KEPT = 4096  # a process keeps at most this many big authors' timelines
 
 
-class LocalCache:
-    """Thread-safe: gunicorn's threads of one process share it."""
+class Shared:
+    """A cachetools cache behind a lock (gunicorn's threads of one process
+    share it); with no cache, it keeps nothing."""
 
-    def __init__(self, cards: int, pulled_s: float, timer=time.monotonic):
+    def __init__(self, cache=None):
+        self._cache = cache
         self._lock = threading.Lock()
-        self._cards = LRUCache(cards) if cards > 0 else None
-        self._pulled = (
-            TTLCache(PULLED_AUTHORS_KEPT, pulled_s, timer) if pulled_s > 0 else None
-        )
 
     @property
-    def keeps_pulled(self) -> bool:
-        return self._pulled is not None
+    def on(self) -> bool:
+        return self._cache is not None
 
-    def cards(self, tweet_ids) -> dict:
-        """The cards known of ``tweet_ids``, by id."""
-        if self._cards is None:
+    def get_many(self, keys) -> dict:
+        """The values kept for ``keys``, by key."""
+        if self._cache is None:
             return {}
         with self._lock:
-            return {t: c for t in tweet_ids if (c := self._cards.get(t)) is not None}
+            return {k: v for k in keys if (v := self._cache.get(k)) is not None}
 
-    def keep_cards(self, cards: dict) -> None:
-        if self._cards is not None and cards:
+    def put_many(self, items: dict) -> None:
+        if self._cache is not None and items:
             with self._lock:
-                self._cards.update(cards)
+                self._cache.update(items)
 
-    def pulled(self, authors) -> dict:
-        """The cached timelines of ``authors``, by author."""
-        if self._pulled is None:
-            return {}
-        with self._lock:
-            return {a: t for a in authors if (t := self._pulled.get(a)) is not None}
-
-    def keep_pulled(self, timelines: dict) -> None:
-        if self._pulled is not None and timelines:
+    def pop_many(self, keys) -> None:
+        if self._cache is not None:
             with self._lock:
-                self._pulled.update(timelines)
+                for key in keys:
+                    self._cache.pop(key, None)
 
-    def forget_pulled(self, authors) -> None:
-        if self._pulled is not None:
-            with self._lock:
-                for author in authors:
-                    self._pulled.pop(author, None)
+
+class LocalCache:
+    """Tweet cards by tweet id; pulled authors' timelines by author id."""
+
+    def __init__(self, cards: int, pulled_s: float, timer=time.monotonic):
+        self.cards = Shared(LRUCache(cards) if cards > 0 else None)
+        self.pulled = Shared(
+            TTLCache(PULLED_AUTHORS_KEPT, pulled_s, timer) if pulled_s > 0 else None
+        )

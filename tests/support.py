@@ -114,3 +114,33 @@ def postgres_home(user_id: int, limit: int = 20) -> list[int]:
     ).fetchall()
     database.close()
     return [r[0] for r in rows]
+
+
+class RecordingEnv(dict):
+    """An empty environment that remembers every name it was asked for, so the
+    list of settings comes from ``Settings.from_env`` itself."""
+
+    def __init__(self):
+        super().__init__()
+        self.read: set[str] = set()
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return default
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        raise KeyError(key)
+
+    def __contains__(self, key):
+        self.read.add(key)
+        return False
+
+
+def settings_read() -> set[str]:
+    """Every environment variable ``core.settings`` reads."""
+    from core.settings import Settings
+
+    env = RecordingEnv()
+    Settings.from_env(env)
+    return env.read

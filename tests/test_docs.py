@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import Settings
+from tests.support import settings_read
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGURATION = ROOT / "docs" / "configuration.md"
@@ -23,33 +23,6 @@ LINKED_DOCS = sorted(
 # [text](target) outside code; images too. Targets with a scheme are not ours.
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*:", re.I)
-
-
-class RecordingEnv(dict):
-    """An empty environment that remembers every name it was asked for, so the
-    list of settings comes from ``Settings.from_env`` itself."""
-
-    def __init__(self):
-        super().__init__()
-        self.read: set[str] = set()
-
-    def get(self, key, default=None):
-        self.read.add(key)
-        return default
-
-    def __getitem__(self, key):
-        self.read.add(key)
-        raise KeyError(key)
-
-    def __contains__(self, key):
-        self.read.add(key)
-        return False
-
-
-def settings_read() -> set[str]:
-    env = RecordingEnv()
-    Settings.from_env(env)
-    return env.read
 
 
 def documented_settings(text: str) -> set[str]:

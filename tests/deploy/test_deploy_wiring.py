@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.deploy import dockerfile
+from tests.support import settings_read
 
 # Variables that only some processes get, or only in some configurations.
 API_ONLY = {"JWT_PRIVATE_KEY_PATH"}
@@ -38,34 +39,11 @@ REQUIRED = {
 ALL_MODES = ["default", "all-features", "external", "external-hook"]
 
 
-class RecordingEnv(dict):
-    """An empty environment that remembers every name it was asked for."""
-
-    def __init__(self):
-        super().__init__()
-        self.read: set[str] = set()
-
-    def get(self, key, default=None):
-        self.read.add(key)
-        return default
-
-    def __getitem__(self, key):
-        self.read.add(key)
-        raise KeyError(key)
-
-    def __contains__(self, key):
-        self.read.add(key)
-        return False
-
-
 @pytest.fixture(scope="module")
 def settings_vars() -> set[str]:
-    from core.settings import Settings
-
-    env = RecordingEnv()
-    Settings.from_env(env)
-    assert REQUIRED - env.read == set(), "Settings no longer reads a required var"
-    return env.read
+    read = settings_read()
+    assert REQUIRED - read == set(), "Settings no longer reads a required var"
+    return read
 
 
 # -- reading rendered pods ----------------------------------------------------
