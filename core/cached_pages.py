@@ -41,6 +41,10 @@ class Miss(Exception):
     """The cache cannot answer this page alone."""
 
 
+class StaleOwner(Exception):
+    """The guessed user id no longer goes by the username read."""
+
+
 class CachedPages:
     def __init__(
         self, timelines: Timelines, cache: ReadCache, keys: Keys, local: LocalCache
@@ -51,8 +55,10 @@ class CachedPages:
         self.keys = keys
         self.local = local
 
-    def page(self, kind, owner, before, limit, viewer, first: FirstRound):
-        """(items, last id) of the page from the cache, or None."""
+    def page(self, kind, owner, before, limit, viewer, first: FirstRound, name=None):
+        """(items, last id) of the page from the cache, or None. ``name``: the
+        username ``owner`` was guessed from, checked against the owner's name
+        key in the first round trip (StaleOwner if it is not theirs)."""
         store = self.store
         key = self.timelines.key_of(kind, owner)
         reach = HEADER + (store.TRIM_SLACK + limit + SPARE) * ENTRY
@@ -65,7 +71,11 @@ class CachedPages:
             at_social = first.add("HMGET", self.keys.social(social_of), PULLED, HORIZON)
         if kind == HOME:
             at_seen = first.add("SET", self.keys.seen(owner), 1, "NX", "EX", SEEN_S)
+        if name is not None:
+            at_name = first.add("GET", self.keys.name(owner))
         replies = first.run()
+        if name is not None and replies[at_name] != name.encode():
+            raise StaleOwner(name)
         social = None
         try:
             if kind == HOME and replies[at_seen] is True:

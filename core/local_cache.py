@@ -9,6 +9,10 @@ the same for every reader and safe to keep in the API process:
   with the cards known, a page's retweeted originals are fetched in the same
   round trip as the page. Whether a tweet still exists, and its counts, still
   come from Redis on every read.
+* a username's user id, as a guess that a user-timeline read checks in its
+  first round trip against the user's own name key (renamed, deleted or
+  unknown: the id is looked up again), so that the lookup is not a round
+  trip of its own;
 * a pulled (big) author's user timeline, for ``PULLED_CACHE_S``: that author's
   new tweets reach their followers' homes that much later (their own
   timelines are never served from here). A deleted one never shows: its
@@ -24,6 +28,7 @@ import time
 from cachetools import LRUCache, TTLCache
 
 PULLED_AUTHORS_KEPT = 4096  # a process keeps at most this many big authors' timelines
+USERNAMES_KEPT = 65_536
 
 
 class Shared:
@@ -58,10 +63,13 @@ class Shared:
 
 
 class LocalCache:
-    """Tweet cards by tweet id; pulled authors' timelines by author id."""
+    """Tweet cards by tweet id; pulled authors' timelines by author id;
+    user ids by username."""
 
     def __init__(self, cards: int, pulled_s: float, timer=time.monotonic):
         self.cards = Shared(LRUCache(cards) if cards > 0 else None)
+        # a guess: each read checks it against the user's own name key
+        self.owners = Shared(LRUCache(min(cards, USERNAMES_KEPT)) if cards else None)
         self.pulled = Shared(
             TTLCache(PULLED_AUTHORS_KEPT, pulled_s, timer) if pulled_s > 0 else None
         )

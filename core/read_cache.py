@@ -139,10 +139,13 @@ class ReadCache:
         return int(value) if value is not None else None
 
     def remember_user_id(self, username: str, user_id: int) -> None:
-        key = self.keys.user_id(username)
-        self._quietly(
-            lambda: self._fill((key, spoiled(key)), user_id, NAME_TTL_S), "fill"
-        )
+        """username -> id, and the user's name (which checks guessed ids)."""
+        uid, name = self.keys.user_id(username), self.keys.name(user_id)
+        calls = [
+            (self._fill, (uid, spoiled(uid)), (user_id, NAME_TTL_S)),
+            (self._fill, (name, spoiled(name)), (username, NAME_TTL_S)),
+        ]
+        self._quietly(lambda: execute(self.redis, calls), "fill")
 
     # ----------------------------------------------------------------- social
     def load_social(self, user_id: int) -> tuple[Social, bool]:

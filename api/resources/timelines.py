@@ -7,8 +7,10 @@ import falcon
 from api.io import limit_param, link_next, page, send, single_param, start_param
 from api.middleware import finish_authentication, require_claims, viewer_id
 from core import validation
+from core.cached_pages import StaleOwner
 from core.container import Deps
 from core.errors import ValidationFailed
+from core.first_round import FirstRound
 from core.services import users
 
 
@@ -22,19 +24,17 @@ class _Timeline:
         """``owner``: an id, or a username resolved here."""
         limit = limit_param(req)
         cursor = single_param(req, "cursor")
-        if isinstance(owner, str):
-            owner = self._owner(owner)
-        before, offset = None, 0
-        if cursor:
-            before = self.deps.cursors.decode(cursor, self.kind, owner)
-        else:
-            offset = start_param(req)
+        offset = 0 if cursor else start_param(req)
+        name, guessed = (owner, False) if isinstance(owner, str) else (None, False)
+        if name is not None:
+            # a guessed id only where the cache checks it (first pages)
+            owner, guessed = self._owner(name, guess=not cursor and offset == 0)
+        before = self.deps.cursors.decode(cursor, self.kind, owner) if cursor else None
         viewer = viewer_id(req)
         cached = None
         if offset == 0:
-            first = req.context.first_round
-            cached = self.deps.pages.page(
-                self.kind, owner, before, limit, viewer, first
+            owner, cached = self._cached(
+                req, owner, before, limit, viewer, name, guessed
             )
         if cached is not None:
             items, last = cached
@@ -46,18 +46,39 @@ class _Timeline:
         link_next(req, resp, cursor)
         send(resp, page(items, cursor))
 
+    def _cached(self, req, owner, before, limit, viewer, name, guessed):
+        """(owner, the page from the cache or None); a guessed owner that
+        turns out stale is looked up again, and the page read anew."""
+        pages = self.deps.pages
+        first = req.context.first_round
+        check = name if guessed else None
+        try:
+            return owner, pages.page(
+                self.kind, owner, before, limit, viewer, first, check
+            )
+        except StaleOwner:
+            owner, _ = self._owner(name, guess=False)
+            self.deps.timelines.cache.remember_user_id(name, owner)
+            again = FirstRound(self.deps.redis)
+            return owner, pages.page(self.kind, owner, before, limit, viewer, again)
+
     def _cursor(self, owner: int, count: int, limit: int, last_id) -> str | None:
         if count < limit:
             return None
         return self.deps.cursors.encode(self.kind, owner, last_id)
 
-    def _owner(self, username: str) -> int:
+    def _owner(self, username: str, guess: bool) -> tuple[int, bool]:
+        """(user id, whether it is this process's unchecked guess)."""
+        owners = self.deps.pages.local.owners
+        if guess and (known := owners.get_many([username]).get(username)):
+            return known, True
         cache = self.deps.timelines.cache
         owner = cache.user_id(username)
         if owner is None:
             owner = users.id_by_username(username)  # 404 for an unknown name
             cache.remember_user_id(username, owner)
-        return owner
+        owners.put_many({username: owner})
+        return owner, False
 
     def _checked(self, req, resp, owner_of) -> None:
         """Whatever happens, a revoked token's 401 comes first."""

@@ -91,3 +91,46 @@ def test_a_deleted_tweet_of_a_big_author_is_gone_at_once(world):
     # Then the very next page, and the ones after, no longer show it
     assert _home(client, reader) == [third, first]
     assert _home(client, reader) == [third, first]
+
+
+def _user_timeline(client, headers, username) -> tuple[int, list[str]]:
+    r = client.simulate_get(
+        "/timeline/user", params={"username": username}, headers=headers
+    )
+    return r.status_code, [
+        t["id"] for t in r.json["data"]
+    ] if r.status_code == 200 else []
+
+
+def test_a_username_taken_over_after_a_rename_shows_its_new_owner(world):
+    client, _, _, reader, drain = world
+    # Given a reader whose process has looked up "carol" (and so guesses her id)
+    carol, carol_headers = user_with_token(client, username="carol")
+    old = _post(client, carol_headers, "by the first carol")
+    drain()
+    for _ in range(2):
+        assert _user_timeline(client, reader, "carol") == (200, [old])
+    # When she renames and someone else signs up as "carol" and posts
+    renamed = client.simulate_patch(
+        "/user/", json={"username": "carol_was_here"}, headers=carol_headers
+    )
+    assert renamed.status_code == 200, renamed.text
+    _, newcomer = user_with_token(client, username="carol", email="c2@example.com")
+    new = _post(client, newcomer, "by the second carol")
+    # Then "carol" is the newcomer's timeline at once, and the first's new name hers
+    assert _user_timeline(client, reader, "carol") == (200, [new])
+    assert _user_timeline(client, reader, "carol") == (200, [new])
+    assert _user_timeline(client, reader, "carol_was_here") == (200, [old])
+
+
+def test_a_deleted_accounts_username_is_unknown_at_once(world):
+    client, _, _, reader, drain = world
+    # Given a reader whose process has looked up "dave"
+    _, dave = user_with_token(client, username="dave")
+    _post(client, dave, "hello")
+    drain()
+    assert _user_timeline(client, reader, "dave")[0] == 200
+    # When dave deletes his account
+    assert client.simulate_delete("/user/", headers=dave).status_code == 204
+    # Then his username is unknown on the very next read
+    assert _user_timeline(client, reader, "dave")[0] == 404
