@@ -43,3 +43,34 @@ def test_a_clock_that_steps_back_never_reuses_ids():
     now[0] -= 5
     b = generator.next_id()
     assert b > a
+
+
+def test_more_than_4096_ids_in_one_millisecond_wait_for_the_next():
+    # Given a clock frozen in one millisecond until the generator waits
+    frozen = 1_900_000_000.0004  # mid-millisecond: float rounding is harmless
+    calls = []
+
+    def clock():
+        calls.append(1)
+        return frozen if len(calls) <= ids.MAX_SEQUENCE + 2 else frozen + 0.001
+
+    generator = ids.IdGenerator(5, clock=clock)
+    # When 4,097 ids are asked for
+    minted = [generator.next_id() for _ in range(ids.MAX_SEQUENCE + 2)]
+    # Then they are all distinct and ascending: the first 4,096 in the frozen
+    # millisecond, the last one in the next (the generator waited for it)
+    assert minted == sorted(set(minted))
+    stamps = [ids.timestamp_of(i) for i in minted]
+    assert len(set(stamps[:-1])) == 1
+    assert stamps[-1] > stamps[0]
+
+
+def test_two_processes_never_lease_the_same_node_id(settings, monkeypatch):
+    # Given two processes that would try the node ids in the same order
+    monkeypatch.setattr(ids.random, "shuffle", lambda candidates: None)
+    prefix = f"{settings.redis_prefix}lease-test:"
+    # When each leases one (their own clients, as two processes would have)
+    first = ids.NodeLease(make_redis(settings), prefix)
+    second = ids.NodeLease(make_redis(settings), prefix)
+    # Then they hold different ones
+    assert first.node_id != second.node_id
