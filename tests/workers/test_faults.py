@@ -189,9 +189,7 @@ def test_fanout_landing_after_unfollow_stays_invisible_the_long_way(
     assert counter_value("timeline_postgres_pages", kind=HOME) == from_postgres
 
 
-def test_fanout_redelivered_after_unfollow_skips_the_old_follower(
-    client, drain, deps
-):
+def test_fanout_redelivered_after_unfollow_skips_the_old_follower(client, drain, deps):
     # Given bob follows alice and his home key holds her tweet
     (alice, _), (bob, b_h), tweet = follower_with_cached_home(client, drain, deps)
     # When bob unfollows and alice's fan-out message is delivered again
