@@ -67,7 +67,7 @@ def test_a_chunk_pushes_the_authors_burst_once_per_slice(client, drain, deps):
 
 
 def test_a_slice_memory_counts_pushes_in_progress_and_forgets_failed_ones():
-    recent = fanout._RecentSpans(spans=2)
+    recent = fanout.RecentSpans(spans=2)
     recent.begin((1, 0, 9), [10, 11])
     assert recent.covers((1, 0, 9), 11)  # its push's message is not acked yet
     assert not recent.covers((1, 0, 8), 11)  # another slice
@@ -85,7 +85,7 @@ def test_a_slice_memory_counts_pushes_in_progress_and_forgets_failed_ones():
 def test_the_slice_holder_pushes_from_the_oldest_waiting_tweet():
     # Waiters are not served in order: whoever holds the slice next pushes
     # from the oldest waiting tweet on, so no older tweet lands below newer ones
-    recent, span = fanout._RecentSpans(), (1, 0, 9)
+    recent, span = fanout.RecentSpans(), (1, 0, 9)
     waiting = threading.Event()
 
     def later_chunk():
@@ -96,14 +96,13 @@ def test_the_slice_holder_pushes_from_the_oldest_waiting_tweet():
         assert recent.oldest_waiting(span, 10) == 10
         thread = threading.Thread(target=later_chunk)
         thread.start()
-        while not recent._waiting.get(span, [None])[1:]:
+        while recent.oldest_waiting(span, 10) != 5:  # the later chunk waits
             waiting.wait(0.01)
-        assert recent.oldest_waiting(span, 10) == 5
         recent.begin(span, [5])
         recent.end(span, [5], done=True)
         assert recent.oldest_waiting(span, 10) == 10  # 5 is pushed now
     thread.join(5)
-    assert span not in recent._waiting
+    assert recent.oldest_waiting(span, 99) == 99  # nobody waits any more
 
 
 def test_a_big_authors_chunks_go_out_in_one_batch(client, drain, deps, monkeypatch):
@@ -126,9 +125,6 @@ def test_a_big_authors_chunks_go_out_in_one_batch(client, drain, deps, monkeypat
         return 0
 
     monkeypatch.setattr(fanout, "fanout_tweet", split)
-    try:
-        actors.fanout_tweet.fn(int(r.json["id"]), int(alice["id"]))
-    finally:
-        actors._publisher().close()
+    actors.fanout_tweet.send(int(r.json["id"]), int(alice["id"]))
     drain()
     assert [e[0] for e in store.read([key])[0].entries()] == [int(r.json["id"])]

@@ -13,6 +13,7 @@ from dramatiq import Message
 
 from core import db, outbox
 from workers import relay as relay_module
+from workers.broker import BatchPublisher
 from workers.relay import OutboxRelay
 
 SLOW_POLL_S = 30.0  # far longer than any wait below: only a NOTIFY wakes a relay
@@ -24,9 +25,7 @@ def relay(settings, worker, clean):
     with worker.paused():
         relay = OutboxRelay(settings.replace(outbox_poll_s=SLOW_POLL_S), worker.broker)
         yield relay
-        relay._publisher.close()
-        if relay._conn is not None:
-            relay._conn.close()
+        relay.close()
 
 
 @pytest.fixture
@@ -126,7 +125,7 @@ def test_a_lone_fanout_keeps_its_own_message(relay, pg, worker):
 def test_a_batch_of_fanouts_is_split_at_the_message_limit(monkeypatch):
     monkeypatch.setattr(relay_module, "FANOUT_BATCH_MAX", 2)
     rows = [(n, f"m{n}", "fanout", "fanout_tweet", [n, 1], {}) for n in range(1, 6)]
-    got = relay_module._messages(rows)
+    got = relay_module.messages(rows)
     assert [(m.actor_name, m.message_id, r) for m, r in got] == [
         ("fanout_tweets", "m1", [1, 2]),
         ("fanout_tweets", "m3", [3, 4]),
@@ -188,8 +187,8 @@ def test_a_job_committed_as_the_relay_falls_asleep_is_not_left_behind(relay, pg)
     # When the relay goes to sleep (a 30 s poll: only the barrier or a
     # NOTIFY can make it look again in time)
     woke = []
-    listener = relay._connect()
-    sleeper = threading.Thread(target=lambda: woke.append(relay._sleep(listener)))
+    listener = relay.listen()
+    sleeper = threading.Thread(target=lambda: woke.append(relay.sleep(listener)))
     sleeper.start()
     try:
         time.sleep(0.5)
@@ -205,9 +204,9 @@ def test_a_job_committed_as_the_relay_falls_asleep_is_not_left_behind(relay, pg)
 
 
 def test_a_sleeping_relay_wakes_on_the_next_job(relay, pg):
-    listener = relay._connect()
+    listener = relay.listen()
     woke = []
-    sleeper = threading.Thread(target=lambda: woke.append(relay._sleep(listener)))
+    sleeper = threading.Thread(target=lambda: woke.append(relay.sleep(listener)))
     sleeper.start()
     time.sleep(0.5)  # asleep on LISTEN, with nothing to do
     assert sleeper.is_alive()
@@ -221,10 +220,10 @@ def test_a_sleeping_relay_wakes_on_the_next_job(relay, pg):
 
 def test_no_job_is_lost_when_publishing_fails(relay, pg, monkeypatch):
     # Given the broker refuses a batch
-    def refuse(messages):
+    def refuse(publisher, messages):
         raise ConnectionError("broker away")
 
-    monkeypatch.setattr(relay._publisher, "publish", refuse)
+    monkeypatch.setattr(BatchPublisher, "publish", refuse)
     ids = [write_job(pg(), n) for n in range(3)]
     # Then every row stays, backed off, and none is deleted
     assert relay.relay_once() == 0
