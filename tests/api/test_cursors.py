@@ -45,7 +45,9 @@ def test_out_of_range_cursor_positions_are_400_on_every_list(
 
 def test_an_in_range_forged_cursor_still_pages(client, settings):
     user, headers = user_with_token(client)
+    # Given a cursor signed with the server's key, any position in range
     cursor = forged(settings.cursor_secret, "home", user["id"], str(1 << 62))
+    # Then it pages
     r = client.simulate_get(
         "/timeline/home", params={"cursor": cursor}, headers=headers
     )
