@@ -17,8 +17,10 @@ def _mint(args) -> list[int]:
 
 
 def test_ids_from_many_processes_never_collide(settings):
+    # When four processes mint 20,000 ids each
     with multiprocessing.get_context("spawn").Pool(4) as pool:
         batches = pool.map(_mint, [(settings, 20_000)] * 4)
+    # Then all are distinct, positive bigints, ascending per process
     every = [i for batch in batches for i in batch]
     assert len(set(every)) == len(every)
     assert all(0 < i < 2**63 for i in every)
@@ -27,21 +29,26 @@ def test_ids_from_many_processes_never_collide(settings):
 
 
 def test_ids_follow_time():
+    # When two ids are minted 10 ms apart
     generator = ids.IdGenerator(3)
     first = generator.next_id()
     time.sleep(0.01)
     second = generator.next_id()
+    # Then they ascend and carry the time they were minted at
     assert second > first
     assert abs(ids.timestamp_of(second) - time.time()) < 1
     assert ids.id_at(time.time() + 1) > second
 
 
 def test_a_clock_that_steps_back_never_reuses_ids():
+    # Given an id minted at some time
     now = [1_900_000_000.0]
     generator = ids.IdGenerator(1, clock=lambda: now[0])
     a = generator.next_id()
+    # When the clock steps back 5 s
     now[0] -= 5
     b = generator.next_id()
+    # Then the next id is still larger
     assert b > a
 
 

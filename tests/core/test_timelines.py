@@ -49,8 +49,10 @@ def test_pages_past_the_cap_come_from_postgres(client, drain, settings):
 
 def test_cursor_pages_never_repeat_or_skip_while_tweets_arrive(client, drain):
     alice, a_h = user_with_token(client, username="alice")
+    # Given 25 tweets
     before = [post(client, a_h, f"old {i}") for i in range(25)]
     drain()
+    # When the home is walked by cursor while new tweets arrive
     seen, cursor = [], None
     while True:
         query = {"limit": 4, **({"cursor": cursor} if cursor else {})}
@@ -60,15 +62,19 @@ def test_cursor_pages_never_repeat_or_skip_while_tweets_arrive(client, drain):
         cursor = page["next_cursor"]
         if not cursor:
             break
+    # Then every old tweet was seen once, in order
     assert seen == before[::-1]
 
 
 def test_follow_backfills_recent_tweets_within_seconds(client, drain, deps):
     alice, a_h = user_with_token(client, username="alice")
     bob, b_h = user_with_token(client, username="bob")
+    # Given alice's tweets and bob's empty, materialized home
     posted = [post(client, a_h) for _ in range(3)]
     assert home_ids(client, b_h) == []  # bob's home is materialized and empty
+    # When he follows her
     client.simulate_post("/user/follow", params={"username": "alice"}, headers=b_h)
+    # Then the backfill puts her tweets in his home key
     deadline = time.monotonic() + 5
     store = deps.timelines.store
     while time.monotonic() < deadline:
@@ -119,6 +125,7 @@ def test_crossing_the_threshold_both_ways_loses_and_duplicates_nothing(
 def test_deleted_account_leaves_every_timeline(client, drain):
     alice, a_h = user_with_token(client, username="alice")
     bob, b_h = user_with_token(client, username="bob")
+    # Given bob's home with alice's tweet and her retweet of his
     client.simulate_post("/user/follow", params={"username": "alice"}, headers=b_h)
     home_ids(client, b_h)
     own = post(client, a_h, "mine")
@@ -126,10 +133,13 @@ def test_deleted_account_leaves_every_timeline(client, drain):
     rt = client.simulate_post(f"/tweet/id/{bobs}/retweet", headers=a_h).json["id"]
     drain()
     assert home_ids(client, b_h) == [rt, bobs, own]
+    # When she deletes her account
     assert client.simulate_delete("/user", headers=a_h).status_code == 204
+    # Then his home loses both at once, and after the jobs
     assert home_ids(client, b_h) == [bobs]
     drain()
     assert home_ids(client, b_h) == [bobs]
+    # and the counts she touched drop
     bob_now = client.simulate_get("/user/data/bob").json
     assert bob_now["follower_count"] == 0 and bob_now["following_count"] == 0
     assert client.simulate_get(f"/tweet/id/{bobs}").json["retweet_count"] == 0
