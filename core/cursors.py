@@ -44,6 +44,10 @@ class CursorCodec:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         except (binascii.Error, ValueError):
             raise invalid from None
+        # Lenient base64 skips stray characters and padding: only the exact
+        # text the server issued is its cursor (an altered one is refused)
+        if base64.urlsafe_b64encode(raw).rstrip(b"=") != token.encode():
+            raise invalid
         payload, sig = raw[:-_SIG_BYTES], raw[-_SIG_BYTES:]
         if len(raw) <= _SIG_BYTES or not hmac.compare_digest(sig, self._sign(payload)):
             raise invalid

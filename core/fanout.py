@@ -169,7 +169,7 @@ def _tweets_from(author_id: int, first: int, limit: int) -> list[int]:
 BURST_MAX = 32  # tweets per chunk push (also at most the store's slack)
 
 
-class _RecentSpans:
+class RecentSpans:
     """Which tweets this process pushed, or is pushing, to which follower slices.
 
     A chunk is skipped only for a tweet pushed to the very same slice (same
@@ -245,7 +245,7 @@ class _RecentSpans:
                 self._spans.popitem(last=False)
 
 
-_RECENT = _RecentSpans()
+_RECENT = RecentSpans()
 
 
 def remove_tweets(deps: Deps, entries: list[list[int]]) -> None:

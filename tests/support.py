@@ -144,3 +144,21 @@ def settings_read() -> set[str]:
     env = RecordingEnv()
     Settings.from_env(env)
     return env.read
+
+
+def counter_value(name: str, **labels) -> float:
+    """A Prometheus counter's value in this process, deferred increments
+    applied (read through the registry, the metrics' public face)."""
+    from prometheus_client import REGISTRY
+
+    from core import metrics
+
+    metrics.DEFERRED.flush()
+    return REGISTRY.get_sample_value(f"{name}_total", labels) or 0.0
+
+
+def timeline_ids(deps, kind: str, user_id: int) -> list[int] | None:
+    """Tweet ids of a user's timeline key as Redis holds it (None: no key)."""
+    timelines = deps.timelines
+    timeline = timelines.store.read([timelines.key_of(kind, user_id)])[0]
+    return None if timeline is None else [e[0] for e in timeline.entries()]

@@ -68,7 +68,8 @@ class OutboxRelay:
         if self._thread:
             self._thread.join(timeout)
 
-    def _connect(self):
+    def listen(self):
+        """A connection of its own that LISTENs for writers' wake-ups."""
         conn = psycopg2.connect(self._settings.database_dsn, connect_timeout=5)
         conn.autocommit = True
         with conn.cursor() as cur:
@@ -82,10 +83,10 @@ class OutboxRelay:
         while not self._stop.is_set():
             try:
                 if listener is None:
-                    listener = self._connect()
+                    listener = self.listen()
                 if busy:
                     self._busy()
-                busy = self._sleep(listener)
+                busy = self.sleep(listener)
             except Exception as ex:  # database away: back off and reconnect
                 log.warning("outbox relay: %s: %s", type(ex).__name__, ex)
                 for conn in (listener, self._conn):
@@ -94,7 +95,13 @@ class OutboxRelay:
                 listener = self._conn = None
                 busy = True
                 self._stop.wait(2)
+        self.close()
+
+    def close(self) -> None:
+        """Close the broker and database connections (a stopped relay's)."""
         self._publisher.close()
+        if self._conn is not None:
+            self._conn.close()
 
     def _busy(self) -> None:
         """Relay until no job has come for IDLE_AFTER_S."""
@@ -111,7 +118,7 @@ class OutboxRelay:
             loaded = relayed >= LOADED_BATCH
             self._stop.wait(LOADED_POLL_S if loaded else BUSY_POLL_S)
 
-    def _sleep(self, listener) -> bool:
+    def sleep(self, listener) -> bool:
         """Announce sleep, then wait for a NOTIFY or the poll; True when jobs
         were relayed meanwhile (back to busy)."""
         with listener.cursor() as cur:
@@ -161,7 +168,7 @@ class OutboxRelay:
     def _publish(self, cur, rows) -> int:
         """Publish claimed rows, then delete the confirmed ones and back off
         the rest, ending the transaction in the same round trip."""
-        batch = _messages(rows)
+        batch = messages(rows)
         row_ids = {m.message_id: ids for m, ids in batch}  # message -> its rows
         try:
             sent = self._publisher.publish([m for m, _ in batch])
@@ -194,7 +201,7 @@ _CLAIM = (
 )
 
 
-def _messages(rows) -> list[tuple[Message, list[int]]]:
+def messages(rows) -> list[tuple[Message, list[int]]]:
     """The batch's messages, each with the outbox rows it carries.
 
     The fan-outs of ordinary tweets (FANOUT_TWEET rows) go out together as

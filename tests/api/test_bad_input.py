@@ -207,9 +207,11 @@ def bad_requests(world):
 
 
 def test_every_malformed_request_gets_a_4xx_problem_and_changes_nothing(client, world):
+    # Given every malformed request the OpenAPI document implies
     cases = list(bad_requests(world))
     assert len(cases) > 500
     failures = []
+    # When each is sent
     for method, url, kwargs in cases:
         before = snapshot()
         r = client.simulate_request(method, url, **kwargs)
@@ -241,6 +243,7 @@ def test_every_malformed_request_gets_a_4xx_problem_and_changes_nothing(client, 
                 },
                 headers=world["headers"],
             )
+    # Then each was a 4xx problem that changed and leaked nothing
     assert not failures, "\n".join(map(str, failures[:30]))
 
 
@@ -269,12 +272,13 @@ def test_unknown_routes_and_methods_are_problems(client):
 
 def test_text_rules(client, world):
     h = world["headers"]
+    # When blank or over-long tweets are posted, then they are 422
     for content in ("   ", "\n\t", "a" * 281, "e\u0301" * 281):
         r = client.simulate_post(
             "/tweet/create", json={"tweet_content": content}, headers=h
         )
         assert r.status_code == 422, content
-    # 280 code points after NFC: 280 decomposed é (560 code points) fit
+    # Then 280 code points after NFC fit: 280 decomposed é (560 code points)
     r = client.simulate_post(
         "/tweet/create", json={"tweet_content": "e\u0301" * 280}, headers=h
     )

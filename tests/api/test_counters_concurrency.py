@@ -22,6 +22,7 @@ def hammer(calls) -> list[int]:
 
 
 def test_concurrent_follows_likes_and_retweets_keep_exact_counts(client):
+    # Given a tweet and 16 fans
     signup(client, username="star")
     star_h = auth_header(login(client, "star")["access_token"])
     fans = accounts(client, 16)
@@ -40,12 +41,14 @@ def test_concurrent_follows_likes_and_retweets_keep_exact_counts(client):
                     f"/tweet/id/{tweet}/retweet", headers=h
                 ),
             ]
+    # When they all follow, like and retweet at once, three times
     statuses = hammer(calls)
+    # Then every count is exact
     assert set(statuses) <= {200, 201}
     got = client.simulate_get(f"/tweet/id/{tweet}").json
     assert got["like_count"] == 16 and got["retweet_count"] == 16
     assert client.simulate_get("/user/data/star").json["follower_count"] == 16
-    # and half of them take it all back, concurrently
+    # When half of them take it all back, concurrently
     undo = []
     for h in fans[:8]:
         undo += [
@@ -55,6 +58,7 @@ def test_concurrent_follows_likes_and_retweets_keep_exact_counts(client):
             lambda h=h: client.simulate_post(f"/tweet/id/{tweet}/dislike", headers=h),
             lambda h=h: client.simulate_delete(f"/tweet/id/{tweet}/retweet", headers=h),
         ] * 2
+    # Then the counts, and the rows they count, are exact again
     assert set(hammer(undo)) == {200}
     got = client.simulate_get(f"/tweet/id/{tweet}").json
     assert got["like_count"] == 8 and got["retweet_count"] == 8
@@ -69,6 +73,7 @@ def test_concurrent_follows_likes_and_retweets_keep_exact_counts(client):
 
 
 def test_crossing_follows_do_not_deadlock(client):
+    # Given 8 users
     users = accounts(client, 8)
     names = [client.simulate_get("/user", headers=h).json["username"] for h in users]
     calls = [
@@ -80,7 +85,9 @@ def test_crossing_follows_do_not_deadlock(client):
         for h in users
         for n in names
     ]
+    # When each follows every other one (and themselves), twice, at once
     statuses = hammer(calls * 2)
+    # Then no deadlock: only the self-follows fail, and counts are exact
     assert statuses.count(422) == 2 * len(users)  # following oneself
     assert set(statuses) == {200, 422}
     for n in names:

@@ -79,19 +79,24 @@ def test_json_with_utf8_charset_and_any_case_is_accepted(client):
 
 
 def test_refresh_with_a_non_json_body_is_415_and_cookie_refresh_still_works(client):
+    # Given a logged-in user
     user = signup(client)
     login = client.simulate_post(
         "/auth/login", json={"username": user["username"], "password": "password123"}
     )
+    # When the refresh token comes as a form body
     r = client.simulate_post(
         "/auth/refresh-token",
         body="refresh_token=" + login.json["refresh_token"],
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
+    # Then it is a 415
     assert r.status_code == 415
+    # When it comes in its cookie (with any Authorization)
     r = client.simulate_post(
         "/auth/refresh-token",
         cookies={"refresh-Token": login.cookies["refresh-Token"].value},
         headers=auth_header("ignored"),
     )
+    # Then it refreshes
     assert r.status_code == 200

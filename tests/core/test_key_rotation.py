@@ -98,26 +98,30 @@ def rotate(world, b, active_in: int) -> None:
 
 def test_signing_switches_only_after_active_after(world):
     api = world.codec()
+    # When key B is rotated in, active in 60 s
     b = keypair()
     rotate(world, b, active_in=60)
     tick(world)
+    # Then A signs until then, B from then on
     assert api.kid == world.a[0], "B signs before every verifier may have it"
     tick(world, 30)
     assert api.kid == world.a[0]
     tick(world, 31)
     assert api.kid == b[0]
-    # A pod started during the overlap decides the same way from the files alone.
+    # and a pod started during the overlap decides the same from the files
     late = world.codec()
     assert late.kid == b[0]
 
 
 def test_a_pod_started_before_activation_signs_with_the_previous_key(world):
+    # Given B rotated in, not active yet
     b = keypair()
     rotate(world, b, active_in=60)
+    # When a pod starts now, it signs with A
     fresh = world.codec()
     assert fresh.kid == world.a[0]
     token, _ = fresh.issue(1, "fam", ACCESS)
-    # A verifier that still has only A's public key accepts it.
+    # Then a verifier that still has only A's public key accepts its tokens
     stale = SecretVolume(world.private.root.parent / "stale-public")
     stale.write({f"{world.a[0]}.pem": world.a[2]})
     verifier = world.codec(signing=False, public_dir=stale)
@@ -126,10 +130,12 @@ def test_a_pod_started_before_activation_signs_with_the_previous_key(world):
 
 def test_without_active_after_the_propagation_delay_applies(world):
     api = world.codec(propagation_s=100)
+    # When the files are rotated by hand (no active-after)
     b = keypair()
     world.public.write({f"{world.a[0]}.pem": world.a[2], f"{b[0]}.pem": b[2]})
     world.private.write({"private.pem": b[1]})  # a hand-made rotation
     tick(world)
+    # Then the pod keeps A for the propagation delay, then takes B
     assert api.kid == world.a[0], "keeps the key it signed with before"
     tick(world, 98)  # 100 s since the files changed, 98 since this pod saw them
     assert api.kid == world.a[0]
@@ -139,15 +145,18 @@ def test_without_active_after_the_propagation_delay_applies(world):
 
 def test_never_signs_with_a_key_no_verifier_has(world):
     api = world.codec()
+    # When the private key changes but the public Secret does not (yet)
     b = keypair()
     world.private.write({"private.pem": b[1]})  # public Secret not updated (yet)
     tick(world, 3600)
+    # Then the pod keeps signing with A, whose tokens verify
     assert api.kid == world.a[0]
     token, _ = api.issue(1, "fam", ACCESS)
     assert api.verify(token, ACCESS).user_id == 1
 
 
 def test_a_retired_key_stops_verifying_cached_tokens_included(world):
+    # Given B signing and A still published, a token of A verified (cached)
     b = keypair()
     world.public.write({f"{world.a[0]}.pem": world.a[2], f"{b[0]}.pem": b[2]})
     world.private.write({"private.pem": b[1], "previous.pem": world.a[1]})
@@ -159,16 +168,20 @@ def test_a_retired_key_stops_verifying_cached_tokens_included(world):
     )
     old, _ = old_signer.issue(1, "fam", ACCESS)
     assert api.verify(old, ACCESS).user_id == 1  # cached now
+    # When A's public key is retired
     world.public.write({f"{b[0]}.pem": b[2]})
     tick(world)
+    # Then that token no longer verifies
     with pytest.raises(Unauthorized):
         api.verify(old, ACCESS)
 
 
 def test_a_broken_file_keeps_the_last_good_keys(world):
     api = world.codec()
+    # When the public keys file turns to nonsense
     world.public.write({f"{world.a[0]}.pem": b"-----BEGIN nonsense"})
     tick(world)
+    # Then the last good keys still sign and verify
     token, _ = api.issue(1, "fam", ACCESS)
     assert api.verify(token, ACCESS).user_id == 1
     assert api.kid == world.a[0]

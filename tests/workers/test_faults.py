@@ -17,8 +17,9 @@ from falcon import testing
 
 from core import container, db, fanout, outbox
 from core.timeline_store import Timeline
+from core.timelines import HOME
 from tests.factories import user_with_token
-from tests.support import TcpProxy
+from tests.support import TcpProxy, counter_value, timeline_ids
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIG = "100000"  # threshold for these tests: every author is pushed
@@ -131,22 +132,72 @@ def test_redelivered_fanout_changes_nothing(client, drain, deps):
     assert all(len(t) == 1 for t in homes(deps, fans))
 
 
-def test_fanout_landing_after_unfollow_stays_invisible(client, drain, deps):
-    # Given bob follows alice and has read his home
+def follower_with_cached_home(client, drain, deps):
+    """alice, bob (following her, his home cached in Redis with her tweet,
+    parts warm) and the tweet."""
     alice, a_h = user_with_token(client, username="alice")
     bob, b_h = user_with_token(client, username="bob")
     client.simulate_post("/user/follow", params={"username": "alice"}, headers=b_h)
-    tweet = client.simulate_post(
-        "/tweet/create", json={"tweet_content": "hi"}, headers=a_h
-    ).json
+    tweet = int(
+        client.simulate_post(
+            "/tweet/create", json={"tweet_content": "hi"}, headers=a_h
+        ).json["id"]
+    )
+    client.simulate_get("/timeline/home", headers=b_h)  # its key is rebuilt
     drain()
-    # When bob unfollows and a late redelivery pushes alice's tweet again
-    client.simulate_post("/user/unfollow", params={"username": "alice"}, headers=b_h)
+    client.simulate_get("/timeline/home", headers=b_h)  # its parts are cached
+    assert timeline_ids(deps, HOME, int(bob["id"])) == [tweet]
+    return (alice, a_h), (bob, b_h), tweet
+
+
+def late_push(deps, bob, alice, tweet) -> None:
+    """A fan-out that read alice's followers before bob's unfollow lands after
+    it (and after the unfollow's strip): the tweet is back in bob's home key."""
     store = deps.timelines.store
-    store.push([store.home_key(int(bob["id"]))], [(int(tweet["id"]), int(alice["id"]))])
-    # Then bob's home still does not show it
+    store.push([store.home_key(int(bob["id"]))], [(tweet, int(alice["id"]))])
+    assert timeline_ids(deps, HOME, int(bob["id"])) == [tweet]
+
+
+def test_fanout_landing_after_unfollow_stays_invisible(client, drain, deps):
+    # Given bob follows alice and has read his home: it is cached in Redis
+    (alice, _), (bob, b_h), tweet = follower_with_cached_home(client, drain, deps)
+    # When bob unfollows and a late fan-out puts alice's tweet back in his key
+    client.simulate_post("/user/unfollow", params={"username": "alice"}, headers=b_h)
+    drain()
+    late_push(deps, bob, alice, tweet)
+    # Then bob's home, served from the cache, still does not show it
+    served = counter_value("read_cache_pages")
     home = client.simulate_get("/timeline/home", headers=b_h).json["data"]
-    assert tweet["id"] not in [t["id"] for t in home]
+    assert str(tweet) not in [t["id"] for t in home]
+    assert counter_value("read_cache_pages") == served + 1, "not the cached path"
+
+
+def test_fanout_landing_after_unfollow_stays_invisible_the_long_way(
+    client, drain, deps
+):
+    # Given bob follows alice and his home key holds her tweet
+    (alice, _), (bob, b_h), tweet = follower_with_cached_home(client, drain, deps)
+    # When bob unfollows and a late fan-out puts the tweet back in his key
+    client.simulate_post("/user/unfollow", params={"username": "alice"}, headers=b_h)
+    drain()
+    late_push(deps, bob, alice, tweet)
+    # Then a page read the long way (the key's entries, checked against
+    # Postgres, not the read cache and not the Postgres-only page) hides it
+    from_postgres = counter_value("timeline_postgres_pages", kind=HOME)
+    page = deps.timelines.home_page(int(bob["id"]), None, 0, 20, int(bob["id"]))
+    assert tweet not in [int(t["id"]) for t in page]
+    assert counter_value("timeline_postgres_pages", kind=HOME) == from_postgres
+
+
+def test_fanout_redelivered_after_unfollow_skips_the_old_follower(client, drain, deps):
+    # Given bob follows alice and his home key holds her tweet
+    (alice, _), (bob, b_h), tweet = follower_with_cached_home(client, drain, deps)
+    # When bob unfollows and alice's fan-out message is delivered again
+    client.simulate_post("/user/unfollow", params={"username": "alice"}, headers=b_h)
+    drain()
+    fanout.fanout_tweet(deps, tweet, int(alice["id"]), send_chunk=lambda *a: None)
+    # Then the fan-out, reading today's followers, did not push to bob
+    assert timeline_ids(deps, HOME, int(bob["id"])) == []
 
 
 def test_worker_killed_mid_fanout_loses_nothing(push_client, push_deps, worker):

@@ -1,3 +1,5 @@
+"""core.fanout: pushes to materialized homes, chunk bursts and the slice memory."""
+
 import threading
 
 from core import fanout
@@ -6,14 +8,17 @@ from tests.factories import user_with_token
 
 
 def test_pushed_tweet_reaches_materialized_home(client, drain, deps):
+    # Given bob follows alice
     alice, a_h = user_with_token(client, username="alice")
     bob, b_h = user_with_token(client, username="bob")
     client.simulate_post("/user/follow", params={"username": "alice"}, headers=b_h)
-    # bob's home is materialized before alice posts
+    # and his home is materialized before she posts
     assert client.simulate_get("/timeline/home", headers=b_h).json["data"] == []
     drain()
+    # When she tweets and the fan-out has run
     r = client.simulate_post("/tweet/create", json={"tweet_content": "hi"}, headers=a_h)
     drain()
+    # Then his home key holds the tweet
     store = deps.timelines.store
     tl = store.read([store.home_key(int(bob["id"]))])[0]
     assert [e[0] for e in tl.entries()] == [int(r.json["id"])]
@@ -67,15 +72,19 @@ def test_a_chunk_pushes_the_authors_burst_once_per_slice(client, drain, deps):
 
 
 def test_a_slice_memory_counts_pushes_in_progress_and_forgets_failed_ones():
-    recent = fanout._RecentSpans(spans=2)
+    recent = fanout.RecentSpans(spans=2)
+    # When a push to a slice begins, it covers its tweets at once
     recent.begin((1, 0, 9), [10, 11])
     assert recent.covers((1, 0, 9), 11)  # its push's message is not acked yet
     assert not recent.covers((1, 0, 8), 11)  # another slice
+    # When it fails, it covers them no more
     recent.end((1, 0, 9), [10, 11], done=False)
     assert not recent.covers((1, 0, 9), 11)  # failed: the retry pushes it again
+    # When one succeeds, it covers them
     recent.begin((1, 0, 9), [11, 12])
     recent.end((1, 0, 9), [11, 12], done=True)
     assert recent.covers((1, 0, 9), 12)
+    # Then the memory is bounded: the oldest slice goes first
     for upto in (1, 2):  # memory is bounded: the oldest slice goes first
         recent.begin((1, 0, upto), [5])
         recent.end((1, 0, upto), [5], done=True)
@@ -83,9 +92,10 @@ def test_a_slice_memory_counts_pushes_in_progress_and_forgets_failed_ones():
 
 
 def test_the_slice_holder_pushes_from_the_oldest_waiting_tweet():
-    # Waiters are not served in order: whoever holds the slice next pushes
-    # from the oldest waiting tweet on, so no older tweet lands below newer ones
-    recent, span = fanout._RecentSpans(), (1, 0, 9)
+    # Given a slice held for tweet 10 (waiters are not served in order: the
+    # next holder pushes from the oldest waiting tweet on, so no older tweet
+    # lands below newer ones)
+    recent, span = fanout.RecentSpans(), (1, 0, 9)
     waiting = threading.Event()
 
     def later_chunk():
@@ -94,41 +104,15 @@ def test_the_slice_holder_pushes_from_the_oldest_waiting_tweet():
 
     with recent.claim(span, 10):
         assert recent.oldest_waiting(span, 10) == 10
+        # When an older tweet's chunk waits for the slice
         thread = threading.Thread(target=later_chunk)
         thread.start()
-        while not recent._waiting.get(span, [None])[1:]:
+        while recent.oldest_waiting(span, 10) != 5:  # the later chunk waits
             waiting.wait(0.01)
-        assert recent.oldest_waiting(span, 10) == 5
+        # Then the holder pushes from it; once pushed, it is no longer waiting
         recent.begin(span, [5])
         recent.end(span, [5], done=True)
         assert recent.oldest_waiting(span, 10) == 10  # 5 is pushed now
+    # and once every claim is let go nobody waits
     thread.join(5)
-    assert span not in recent._waiting
-
-
-def test_a_big_authors_chunks_go_out_in_one_batch(client, drain, deps, monkeypatch):
-    # The tests' threshold is too low to chunk for real: fake the split
-    from workers.actors import timelines as actors
-
-    alice, a_h = user_with_token(client, username="alice")
-    bob, b_h = user_with_token(client, username="bob")
-    client.simulate_post("/user/follow", params={"username": "alice"}, headers=b_h)
-    client.simulate_get("/timeline/home", headers=b_h)
-    r = client.simulate_post("/tweet/create", json={"tweet_content": "hi"}, headers=a_h)
-    drain()
-    store, key = deps.timelines.store, deps.timelines.store.home_key(int(bob["id"]))
-    store.delete([key])
-    store.rebuild(key, [])
-
-    def split(deps, tweet_id, author_id, send_chunk):
-        send_chunk(tweet_id, author_id, 0, NO_BOUND - 7)
-        send_chunk(tweet_id, author_id, NO_BOUND - 7, NO_BOUND - 6)
-        return 0
-
-    monkeypatch.setattr(fanout, "fanout_tweet", split)
-    try:
-        actors.fanout_tweet.fn(int(r.json["id"]), int(alice["id"]))
-    finally:
-        actors._publisher().close()
-    drain()
-    assert [e[0] for e in store.read([key])[0].entries()] == [int(r.json["id"])]
+    assert recent.oldest_waiting(span, 99) == 99  # nobody waits any more

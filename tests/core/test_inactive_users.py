@@ -7,9 +7,9 @@ then on they are pushed to again -- the oracle holding at every step.
 
 from __future__ import annotations
 
-from core import metrics
 from core.db import database
 from tests.factories import user_with_token
+from tests.support import counter_value
 from tests.support import postgres_home as home_oracle
 
 
@@ -43,7 +43,7 @@ def _make_inactive(deps, user, days: int) -> None:
 
 
 def _postgres_pages() -> float:
-    return metrics.POSTGRES_PAGES.labels("home")._value.get()
+    return counter_value("timeline_postgres_pages", kind="home")
 
 
 def test_inactive_followers_are_skipped_and_rebuilt_when_they_return(

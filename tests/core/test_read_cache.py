@@ -14,9 +14,9 @@ import random
 
 import pytest
 
-from core import metrics
 from core.db import database
 from tests.factories import user_with_token
+from tests.support import counter_value
 
 USERS = 6
 
@@ -121,14 +121,17 @@ class World:
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_cached_pages_match_postgres_after_every_step(client, drain, seed):
+    # Given a world of users after a few random steps
     world = World(client, random.Random(seed))
     for _ in range(8):
         world.step()
     hits_before = _cache_pages()
     seen = 0
+    # When 120 more steps run, each followed by page checks
     for _ in range(120):
         world.step()
         seen += world.check(drain)
+    # Then the pages were checked, and mostly served by Redis alone
     assert seen > 200
     # the Redis-only path served many of the 720 pages (the rest: after changes)
     assert _cache_pages() - hits_before > 200
@@ -137,15 +140,18 @@ def test_cached_pages_match_postgres_after_every_step(client, drain, seed):
 def test_a_like_shows_on_the_next_timeline_read(client):
     alice, a_h = user_with_token(client, username="alice")
     _, b_h = user_with_token(client, username="bob")
+    # Given bob's home with alice's tweet, read once
     tweet = client.simulate_post(
         "/tweet/create", json={"tweet_content": "like me"}, headers=a_h
     ).json["id"]
     client.simulate_post("/user/follow", params={"username": "alice"}, headers=b_h)
     first = client.simulate_get("/timeline/home", headers=b_h).json["data"][0]
     assert (first["like_count"], first["liked"]) == (0, False)
+    # When he likes it, the next read shows it
     client.simulate_post(f"/tweet/id/{tweet}/like", headers=b_h)
     again = client.simulate_get("/timeline/home", headers=b_h).json["data"][0]
     assert (again["like_count"], again["liked"]) == (1, True)
+    # When she is renamed, the next read shows the new name
     client.simulate_patch("/user/", json={"username": "alice2"}, headers=a_h)
     renamed = client.simulate_get("/timeline/home", headers=b_h).json["data"][0]
     assert renamed["user_id"] == "alice2"
@@ -159,9 +165,12 @@ def test_user_timelines_by_name_follow_renames_and_deletions(client):
         params = {"username": name}
         return client.simulate_get("/timeline/user", params=params).status_code
 
+    # Given alice's user timeline, warm by name
     assert [status("alice"), status("ALICE")] == [200, 200]  # warm by name
+    # When she is renamed, the old name is a 404 at once
     client.simulate_patch("/user/", json={"username": "alicia"}, headers=a_h)
     assert [status("alice"), status("alicia")] == [404, 200]
+    # When her account goes, so does the new name
     client.simulate_delete("/user/", headers=a_h)
     assert status("alicia") == 404
 
@@ -169,6 +178,7 @@ def test_user_timelines_by_name_follow_renames_and_deletions(client):
 def test_a_late_push_from_an_unfollowed_author_stays_hidden(client, deps):
     alice, a_h = user_with_token(client, username="alice")
     bob, b_h = user_with_token(client, username="bob")
+    # Given bob's home, with alice's tweet, read by Redis alone
     client.simulate_post("/user/follow", params={"username": "alice"}, headers=b_h)
     tweet = client.simulate_post(
         "/tweet/create", json={"tweet_content": "soon unfollowed"}, headers=a_h
@@ -179,10 +189,12 @@ def test_a_late_push_from_an_unfollowed_author_stays_hidden(client, deps):
     for _ in range(2):  # the second read is rendered by Redis alone
         shown = client.simulate_get("/timeline/home", headers=b_h).json["data"]
         assert [t["id"] for t in shown] == [own, tweet]
+    # When he unfollows her
     client.simulate_post("/user/unfollow", params={"username": "alice"}, headers=b_h)
-    # a fan-out job that read the follower list before the unfollow lands late
+    # and a fan-out job that read the follower list before it lands late
     store = deps.timelines.store
     store.push([store.home_key(int(bob["id"]))], [(int(tweet), int(alice["id"]))])
+    # Then his home does not show it
     for _ in range(2):
         shown = client.simulate_get("/timeline/home", headers=b_h).json["data"]
         assert [t["id"] for t in shown] == [own]
@@ -190,6 +202,7 @@ def test_a_late_push_from_an_unfollowed_author_stays_hidden(client, deps):
 
 def test_a_new_tweet_is_read_from_the_cache_right_away(client, drain):
     _, a_h = user_with_token(client, username="alice")
+    # Given alice's home, rebuilt and warm
     for n in range(3):
         client.simulate_post(
             "/tweet/create", json={"tweet_content": f"{n}"}, headers=a_h
@@ -197,9 +210,11 @@ def test_a_new_tweet_is_read_from_the_cache_right_away(client, drain):
     client.simulate_get("/timeline/home", headers=a_h)  # rebuilds the home key
     drain()
     client.simulate_get("/timeline/home", headers=a_h)  # warms the rest
+    # When she tweets
     new = client.simulate_post(
         "/tweet/create", json={"tweet_content": "fresh"}, headers=a_h
     ).json
+    # Then her next read shows it from the cache, as she was shown it
     hits = _cache_pages()
     page = client.simulate_get("/timeline/home", headers=a_h).json["data"]
     assert page[0] == new  # the tweet as its author was shown it
@@ -208,5 +223,4 @@ def test_a_new_tweet_is_read_from_the_cache_right_away(client, drain):
 
 def _cache_pages() -> float:
     """Pages the page script rendered in this process so far."""
-    metrics.DEFERRED.flush()
-    return metrics.CACHE_PAGES._value.get()
+    return counter_value("read_cache_pages")

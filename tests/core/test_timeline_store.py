@@ -120,10 +120,12 @@ def test_pushes_match_the_model_byte_for_byte(deps, clean, cap, batch, steps, se
         history.append(top)
         return top
 
+    # Given keys of every shape (full, short, empty, missing)
     for key in keys[:6]:  # some full, some short, some empty; three missing
         ids = [fresh() for _ in range(rng.choice([0, 2, cap - 1, cap + 3, 2 * cap]))]
         store.rebuild(key, newest_first(ids))
         models[key].rebuild(sorted(ids, reverse=True))
+    # When random pushes, removals, rebuilds and deletes run
     for _ in range(steps):
         roll = rng.random()
         chosen = rng.sample(keys, rng.randint(1, len(keys)))
@@ -172,6 +174,7 @@ def test_pushes_match_the_model_byte_for_byte(deps, clean, cap, batch, steps, se
             store.delete([chosen[0]])
             models[chosen[0]].floor = None
             continue
+        # Then after each step every key equals its model
         written = store.push(chosen, newest_first(set(new)))
         assert written == sum(models[key].push(new) for key in chosen)
         for key in keys:
@@ -179,29 +182,33 @@ def test_pushes_match_the_model_byte_for_byte(deps, clean, cap, batch, steps, se
 
 
 def test_old_keys_with_more_free_slots_than_slack_are_still_merged(deps, clean):
-    # a key written with another cap's slack: the general merge takes it
+    # Given a key written with another cap's slack
     store = TimelineStore(deps.redis, Keys(deps.settings.redis_prefix), 12, 60)
     key = store.home_key(1)
     ids = [BASE + 10 * k for k in range(12, 0, -1)]
     deps.redis.set(key, encode(0, pack(newest_first(ids)), free=40))
+    # When entries are pushed at its head and inside it
     store.push([key], [(BASE + 1000, 5)])
     store.push([key], [(BASE + 55, 5)])
+    # Then the general merge took them both
     timeline = store.read([key])[0]
     want = sorted([*ids, BASE + 1000, BASE + 55], reverse=True)
     assert [e[0] for e in timeline.entries()] == want[: len(want)]
 
 
 def test_pipelined_pushes_reload_a_missing_script_and_take_any_key(deps, clean):
-    # Many script calls in one pipeline; NOSCRIPT (Redis restarted, or a
-    # replica promoted) loads the script and redoes the idempotent pushes.
+    # Given many script calls in one pipeline, a script Redis has not seen
+    # (as after a restart, or on a promoted replica), and one key missing
     store = TimelineStore(deps.redis, Keys(deps.settings.redis_prefix), 12, 60)
     store.PIPELINE_KEYS = 3
     keys = [store.home_key(k) for k in range(10)] + [store.home_key("é")]
     for key in keys[1:]:
         store.rebuild(key, [(BASE, 1)])
     store.push_script = Script(deps.redis, PUSH_SOURCE + f"\n-- {uuid.uuid4()}")
+    # When the pushes run (and again: a redelivery)
     assert store.push(keys, [(BASE + 1, 2)]) == len(keys) - 1
     assert store.push(keys, [(BASE + 1, 2)]) == len(keys) - 1  # redelivered
+    # Then the script was loaded, every existing key got the entry once
     assert store.redis.exists(keys[0]) == 0
     for timeline in store.read(keys[1:]):
         assert list(timeline.entries()) == [(BASE + 1, 2), (BASE, 1)]
@@ -209,8 +216,68 @@ def test_pipelined_pushes_reload_a_missing_script_and_take_any_key(deps, clean):
 
 def test_an_empty_push_changes_nothing_and_counts_the_keys(deps, clean):
     store = TimelineStore(deps.redis, Keys(deps.settings.redis_prefix), 12, 60)
+    # Given one key that exists and one that does not
     keys = [store.home_key(1), store.home_key(2)]
     store.rebuild(keys[0], [(BASE, 1)])
     before = deps.redis.get(keys[0])
+    # When nothing is pushed, the existing key is counted and unchanged
     assert store.push(keys, []) == 1
     assert deps.redis.get(keys[0]) == before
+
+
+def test_order_is_exact_for_ids_closer_than_a_double_can_tell(deps, clean):
+    # Given 200 ids only 1 apart near 2^62, where doubles are 1024 apart
+    store: TimelineStore = deps.timelines.store
+    key = store.home_key(1)
+    store.rebuild(key, [])
+    base = 1 << 62
+    ids = [base + k for k in range(200)]
+    shuffled = ids[:]
+    random.Random(7).shuffle(shuffled)
+    # When they are pushed one by one in random order
+    for tweet_id in shuffled:
+        store.push([key], [(tweet_id, 5)])
+    # Then the timeline holds the newest `cap` of them, exactly ordered
+    got = [e[0] for e in store.read([key])[0].entries()]
+    assert got == sorted(ids, reverse=True)[: len(got)]
+    assert len(got) >= store.cap
+    assert float(ids[0]) == float(ids[1])  # what a float score would have merged
+
+
+def test_a_full_800_entry_timeline_fits_in_under_20_kb(deps, clean):
+    store = TimelineStore(
+        deps.redis, Keys(deps.settings.redis_prefix), cap=800, home_ttl_s=60
+    )
+    # When a key is rebuilt with 801 entries
+    key = store.home_key(42)
+    base = 1 << 62
+    store.rebuild(key, [(base + 1000 * i, 7 + i % 50) for i in range(801)][::-1])
+    # Then it holds 800, in under 20 KB
+    assert len(store.read([key])[0]) == 800
+    used = deps.redis.memory_usage(key)
+    assert used < 20_000, used  # Mastodon's sorted-set layout: ~97 KB
+    print(f"redis bytes per full 800-entry timeline: {used}")
+
+
+def test_single_entry_pushes_match_the_reference_model(deps, clean):
+    # The fan-out's fast path (binary search + splice) against a plain model
+    # of the rules: ids at or above the floor, no duplicates, lazy trim to cap.
+    store = TimelineStore(
+        deps.redis, Keys(deps.settings.redis_prefix), cap=20, home_ttl_s=60
+    )
+    for seed in range(3):
+        rng = random.Random(seed)
+        key = store.home_key(1000 + seed)
+        store.rebuild(key, [])
+        floor, model = 0, []
+        for _ in range(400):
+            tweet_id = (1 << 62) + rng.randrange(1 << 10)
+            store.push([key], [(tweet_id, 1)])
+            if tweet_id >= floor and tweet_id not in model:
+                model = sorted([*model, tweet_id], reverse=True)
+                if len(model) > store.cap + store.TRIM_SLACK:
+                    model = model[: store.cap]
+                    floor = model[-1]
+        timeline = store.read([key])[0]
+        assert timeline.floor == floor
+        assert [e[0] for e in timeline.entries()] == model
