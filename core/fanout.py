@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from core import db, ids, metrics
 from core.container import Deps
 from core.models import Follow
-from core.timelines import ACTIVE, is_pulled
+from core.push_pull import is_pulled
+from core.timelines import ACTIVE
 
 ChunkSender = Callable[[int, int, int, int], None]
 

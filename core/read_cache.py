@@ -33,6 +33,7 @@ import redis
 
 from core import db, metrics
 from core.keys import NAME_TTL_S, SOCIAL_TTL_S, SPOIL_S, TWEET_TTL_S, Keys, spoiled
+from core.push_pull import PULLED_SQL
 from core.redis_client import Script, execute
 
 log = logging.getLogger(__name__)
@@ -70,11 +71,11 @@ return 1
 """
 
 # Hand-written: loaded on a home read whose social hash is missing (see
-# README, "Queries"). Rows: kind ('f' followed, 'l' liked, 'r' retweeted),
+# docs/design.md, "Queries"). Rows: kind ('f' followed, 'l' liked, 'r' retweeted),
 # ident (a user or tweet id), big (a followed author who is pulled).
 _SOCIAL_SQL = (
     "SELECT 'f' AS kind, f.followee_id AS ident,"
-    " u.follower_count >= %(threshold)s AS big"
+    f" {PULLED_SQL} AS big"
     " FROM follows f JOIN users u ON u.id = f.followee_id"
     " WHERE f.follower_id = %(user)s"
     " UNION ALL (SELECT 'l', tweet_id, false FROM likes WHERE user_id = %(user)s"

@@ -1,7 +1,7 @@
 """Home and user timelines: hybrid fan-out on write, pull on read, Postgres as truth.
 
 Authors below FANOUT_THRESHOLD followers are pushed into their followers' home
-keys by the workers (:func:`is_pulled` is the one rule); bigger authors are
+keys by the workers (:func:`core.push_pull.is_pulled` is the one rule); bigger authors are
 pulled from their user-timeline keys at read time and merged by id. Every read
 re-checks what it shows (the tweet still exists, the author is still followed)
 -- against the read cache (``core.cached_pages``) or, for whatever that lacks,
@@ -23,6 +23,7 @@ import redis
 from core import db, hydrate, metrics, outbox
 from core.errors import BadRequest
 from core.models import Tweet, User
+from core.push_pull import PULLED_SQL, is_pulled
 from core.read_cache import ReadCache
 from core.redis_client import execute
 from core.timeline_store import PLACEHOLDER_FLOOR, Timeline, TimelineStore
@@ -46,11 +47,6 @@ _USER_ORACLE = (
 _ORACLES = {HOME: _HOME_ORACLE, USER: _USER_ORACLE}
 # A follower ``u`` who read their home in the last INACTIVE_DAYS (a parameter).
 ACTIVE = "u.active_at > now() - make_interval(days => %s)"
-
-
-def is_pulled(follower_count: int, threshold: int) -> bool:
-    """The push/pull rule: an author this big is read at read time, not pushed."""
-    return follower_count >= threshold
 
 
 class NotCached(Exception):
@@ -114,10 +110,10 @@ class Timelines:
         # Few users are that big: probe them (partial index users_popular)
         # and check each against the reader's follows, rather than the reverse.
         rows = db.fetchall(
-            "SELECT u.id FROM users u WHERE u.follower_count >= %s AND EXISTS"
-            " (SELECT 1 FROM follows f WHERE f.follower_id = %s"
+            f"SELECT u.id FROM users u WHERE {PULLED_SQL} AND EXISTS"
+            " (SELECT 1 FROM follows f WHERE f.follower_id = %(user)s"
             " AND f.followee_id = u.id)",
-            (self.threshold, user_id),
+            {"threshold": self.threshold, "user": user_id},
         )
         return [r.id for r in rows]
 

@@ -10,8 +10,8 @@ from core import db, outbox, render
 from core.container import Deps
 from core.errors import ValidationFailed
 from core.models import Follow, User
+from core.push_pull import is_pulled
 from core.services import users
-from core.timelines import is_pulled
 
 log = logging.getLogger(__name__)
 
