@@ -1,13 +1,14 @@
 """Home and user timelines: hybrid fan-out on write, pull on read, Postgres as truth.
 
 Authors below FANOUT_THRESHOLD followers are pushed into their followers' home
-keys by the workers (:func:`core.push_pull.is_pulled` is the one rule); bigger authors are
-pulled from their user-timeline keys at read time and merged by id. Every read
-re-checks what it shows (the tweet still exists, the author is still followed)
--- against the read cache (``core.cached_pages``) or, for whatever that lacks,
-against Postgres -- so deletes and unfollows are invisible on the very next
-read even before the clean-up jobs run. Pages below what Redis holds, reads
-while Redis is down and reads of a key being rebuilt come from Postgres.
+keys by the workers (:func:`core.push_pull.is_pulled` is the one rule); bigger
+authors are pulled from their user-timeline keys at read time and merged by
+id. Every read re-checks what it shows (the tweet still exists, the author is
+still followed) -- against the read cache (``core.cached_pages``) or, for
+whatever that lacks, against Postgres -- so deletes and unfollows are
+invisible on the very next read even before the clean-up jobs run. Pages
+below what Redis holds, reads while Redis is down and reads of a key being
+rebuilt come from Postgres.
 
 The write hooks at the end are what the services call after their commit.
 """
