@@ -122,43 +122,51 @@ def run(p: synth.CurveProfile, seed: int, keep: bool) -> tuple[dict, list]:
         log(f"removed leftovers of dead runs {stale}")
     errors: list = []
     w = None
-    try:
-        w, cohorts = curveworld.build(p, seed, names, log)
-        w.wrk = load.find_wrk(install=False)
-        log(f"load generator: {w.wrk or 'bench.pyload (python)'}")
-        world.start_services(w)
-        measured = measure(w, cohorts, errors)
-        document = {
-            "name": p.name,
-            "seed": seed,
-            "command": machine.command_line().replace("-m bench ", "-m bench.curves "),
-            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-            "machine": machine.describe(w.wrk),
-            "settings": {
-                **machine.settings(w),
-                "inactive_days": w.settings.inactive_days,
-            },
-            "profile": {k: v for k, v in p.__dict__.items() if not k.startswith("_")},
-            "dataset": {
-                "users": len(w.data.user_ids),
-                "follows": sum(len(f) for f in w.data.followees),
-                "tweets": len(w.data.tweets),
-                "inactive_users": len(cohorts.inactive),
-                "build_seconds": w.timings,
-            },
-            **measured,
-        }
-    finally:
-        if w is not None:
-            w.stop()
-        if not keep:
-            infra.remove(names)
+    with infra.private_redis(names.workdir / "redis"):
+        try:
+            w, cohorts = curveworld.build(p, seed, names, log)
+            w.wrk = load.find_wrk(install=False)
+            log(f"load generator: {w.wrk or 'bench.pyload (python)'}")
+            world.start_services(w)
+            measured = measure(w, cohorts, errors)
+            document = {
+                "name": p.name,
+                "seed": seed,
+                "command": _command_line(),
+                "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+                "machine": machine.describe(w.wrk),
+                "settings": {
+                    **machine.settings(w),
+                    "inactive_days": w.settings.inactive_days,
+                },
+                "profile": {
+                    k: v for k, v in p.__dict__.items() if not k.startswith("_")
+                },
+                "dataset": {
+                    "users": len(w.data.user_ids),
+                    "follows": sum(len(f) for f in w.data.followees),
+                    "tweets": len(w.data.tweets),
+                    "inactive_users": len(cohorts.inactive),
+                    "build_seconds": w.timings,
+                },
+                **measured,
+            }
+        finally:
+            if w is not None:
+                w.stop()
+            if not keep:
+                infra.remove(names)
     document["duration_s"] = round(time.time() - started, 1)
     if errors:
         document["errors"] = errors
     if not errors and not keep:
         shutil.rmtree(names.workdir, ignore_errors=True)
     return document, errors
+
+
+def _command_line() -> str:
+    exe = os.path.relpath(sys.executable, PROJECT_ROOT)
+    return " ".join([exe, "-m", "bench.curves", *sys.argv[1:]])
 
 
 def main(argv=None) -> int:

@@ -8,10 +8,12 @@ pid is gone) are removed at start; the run removes its own at the end.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +33,7 @@ _KEEP_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER")
 
 
 # Which Redis the services use: the machine's (single) or a local cluster.
-REDIS = {"mode": "single", "cluster_url": ""}
+REDIS = {"mode": "single", "cluster_url": "", "single_url": ""}
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class Names:
     def redis_url(self) -> str:
         if REDIS["mode"] == "cluster":
             return REDIS["cluster_url"]
-        return f"redis://127.0.0.1:6379/{REDIS_DB}"
+        return REDIS["single_url"] or f"redis://127.0.0.1:6379/{REDIS_DB}"
 
     @property
     def broker_url(self) -> str:
@@ -102,6 +104,51 @@ def use_redis_cluster(url: str = "redis://127.0.0.1:7101/0") -> None:
         [str(PROJECT_ROOT / "scripts/redis-cluster.sh"), "start"], check=True
     )
     REDIS.update(mode="cluster", cluster_url=url)
+
+
+@contextlib.contextmanager
+def private_redis(workdir: Path):
+    """A Redis server of the run's own (no persistence) for the block: its
+    ``INFO cpu`` then counts this run alone, where the machine's Redis also
+    serves the neighbours' tests (at a few operations a second, their share
+    would swamp a per-operation figure)."""
+    from bench import server  # the bench's process helpers (free ports)
+
+    port = server.free_ports(1)[0]
+    workdir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"redis://127.0.0.1:{port}/{REDIS_DB}"
+    try:
+        client = redis.Redis.from_url(url)
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        REDIS["single_url"] = url
+        yield url
+    finally:
+        REDIS["single_url"] = ""
+        proc.terminate()
+        proc.wait(10)
 
 
 def delete_prefix(client: redis.Redis, prefix: str) -> int:

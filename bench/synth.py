@@ -49,7 +49,8 @@ class CurveProfile:
     read_s: float  # closed loop per point (CPU per request)
     latency_rate: float  # open loop per point (latency at light load)
     latency_s: float
-    fanout_tweets: int  # per follower count (cost: posted, then drained)
+    fanout_tweets: int  # per follower count (cost: posted, then drained) ...
+    fanout_tweets_max: int  # ... up to this many for small fan-outs
     lag_tweets: int  # per follower count, one at a time (commit -> last home)
     create_rate: float
     create_s: float
@@ -91,11 +92,12 @@ FULL = CurveProfile(
     latency_rate=40,
     latency_s=5,
     fanout_tweets=6,
+    fanout_tweets_max=40,
     lag_tweets=3,
     create_rate=20,
     create_s=4,
     lag_authors=2_000,
-    lag_rates=(25, 50, 100, 200, 400),
+    lag_rates=(50, 100, 200, 400, 800),
     lag_s=60,
     burst_s=15,
 )
@@ -122,6 +124,7 @@ SMOKE = CurveProfile(
     latency_rate=20,
     latency_s=1,
     fanout_tweets=2,
+    fanout_tweets_max=6,
     lag_tweets=2,
     create_rate=10,
     create_s=1,
