@@ -150,11 +150,12 @@ def step(w: World, path, followers, rate: float, seconds: float) -> dict:
     tracker = Tracker(w, followers, every=round(rate / TRACKED_PER_S))
     tracker.start()
     msgs0 = costs.worker_messages(w)
-    failure = None
+    failure = generator_error = None
     try:
         m = load.open_loop(w.ports["api"], path, seconds, rate, costs.all_meters(w))
     except RuntimeError as ex:  # the generator gave up: the API fell behind
-        m, failure = None, f"generator: {str(ex)[-300:]}"
+        m, failure = None, "the API fell behind: answers came over 30 s late"
+        generator_error = str(ex)[-300:]
     ended = time.monotonic()
     lag = tracker.finish(SETTLE_S)
     delivered_s = time.monotonic() - ended
@@ -166,6 +167,8 @@ def step(w: World, path, followers, rate: float, seconds: float) -> dict:
         "settled_after_posting_s": round(delivered_s, 2),
         "drain": drained,
     }
+    if generator_error:
+        out["generator_error"] = generator_error
     if m is not None:
         posted = m.raw["requests"]
         out.update(

@@ -11,6 +11,7 @@ from pathlib import Path
 from bench.costs import TIERS
 
 LOG_X = {"fanout_vs_followers", "create_vs_followers", "home_depth"}
+LOG_Y = {"fanout_vs_followers"}  # 10 to 100k followers: costs span 4 decades
 
 
 def _v(value) -> float:
@@ -54,7 +55,11 @@ def _curve(plt, name: str, curve: dict, path: Path) -> Path:
     for tier in TIERS:
         ys = [p["cpu_us"][tier] for p in points]
         if any(ys):
+            if name in LOG_Y:  # a zero (under one 10 ms tick) has no place
+                ys = [y or float("nan") for y in ys]
             cpu_ax.plot(xs, ys, marker="o", label=tier)
+    if name in LOG_Y:
+        cpu_ax.set_yscale("log")
     cpu_ax.set_ylabel("CPU per operation (µs)")
     cpu_ax.legend()
     if "lag_s" in points[0]:
@@ -65,6 +70,7 @@ def _curve(plt, name: str, curve: dict, path: Path) -> Path:
             xs, [_v(p["lag_s"]["max"]) for p in points], marker="o", label="max"
         )
         lat_ax.set_ylabel("lag, commit → last follower's home (s)")
+        lat_ax.set_yscale("log")
     else:
         for q in ("p50", "p99"):
             ys = [_v(p["latency_ms"][q]) for p in points]

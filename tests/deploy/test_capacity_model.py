@@ -83,9 +83,9 @@ def test_interpolation_and_fit():
     points = _doc()["curves"]["home_vs_pulled"]["points"]
     assert capacity.interpolate(points, 5)["api"] == pytest.approx(1500)
     assert capacity.interpolate(points, 50)["api"] == 2000  # clamped, not extrapolated
-    fit = capacity.linear_fit(_doc()["curves"]["fanout_vs_followers"]["points"])
-    intercept, slope = fit["redis"]
-    assert slope == pytest.approx(10.0) and intercept == pytest.approx(0.0)
+    marginal = capacity.marginal_us(_doc()["curves"]["fanout_vs_followers"]["points"])
+    assert marginal["redis"] == pytest.approx(10.0)
+    assert marginal["worker"] == pytest.approx(1.0)
 
 
 def test_plans_scale_with_users():
