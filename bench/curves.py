@@ -122,7 +122,7 @@ def run(p: synth.CurveProfile, seed: int, keep: bool) -> tuple[dict, list]:
         log(f"removed leftovers of dead runs {stale}")
     errors: list = []
     w = None
-    with infra.private_redis(names.workdir / "redis"):
+    with infra.private_redis(names.workdir / "redis") as private:
         try:
             w, cohorts = curveworld.build(p, seed, names, log)
             w.wrk = load.find_wrk(install=False)
@@ -138,6 +138,7 @@ def run(p: synth.CurveProfile, seed: int, keep: bool) -> tuple[dict, list]:
                 "settings": {
                     **machine.settings(w),
                     "inactive_days": w.settings.inactive_days,
+                    "redis_server": "the run's own" if private else "the machine's",
                 },
                 "profile": {
                     k: v for k, v in p.__dict__.items() if not k.startswith("_")
