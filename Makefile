@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv lint format lock bench bench-quick k8s-tools kind-dev clean
+.PHONY: run test venv lint format lock bench bench-quick bench-curves k8s-tools kind-dev clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench --quick
+
+# Cost curves, lag under sustained load and docs/capacity.md (~15 min);
+# matplotlib (the optional `bench` extra) draws docs/curves/*.png.
+bench-curves: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python -m bench.curves
 
 k8s-tools: $(STAMP)
 	$(BIN)/python scripts/install-k8s-tools.py

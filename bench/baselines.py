@@ -7,6 +7,7 @@ import io
 import shutil
 import subprocess
 import time
+from urllib.parse import urlsplit
 
 import psycopg2
 from argon2 import PasswordHasher
@@ -51,7 +52,7 @@ def zadd_rate(names: infra.Names, requests: int) -> dict:
         raise RuntimeError("redis-benchmark not found (Debian package redis-tools)")
     prefix = f"{names.redis_prefix}zadd:"
     command = [
-        binary, "-h", "127.0.0.1", "-p", str(infra.REDIS["port"]),
+        binary, "-h", "127.0.0.1", "-p", str(urlsplit(names.redis_url).port),
         "--dbnum", str(infra.REDIS_DB),
         "-P", "16", "-n", str(requests), "-r", str(ZADD_KEYS), "--csv",
         "zadd", f"{prefix}__rand_int__", "__rand_int__", "m__rand_int__",

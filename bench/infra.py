@@ -9,6 +9,7 @@ pid is gone) are removed at start; the run removes its own at the end.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import re
 import shutil
@@ -33,9 +34,9 @@ VAR = PROJECT_ROOT / "var" / "bench"
 _KEEP_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER")
 
 
-# Which Redis the services use: the machine's (single), a server of the run's
-# own (private), or a local cluster.
-REDIS = {"mode": "single", "cluster_url": "", "port": 6379}
+# Which Redis the services use: the machine's (single, or a server of the run's
+# own when single_url names one) or a local cluster.
+REDIS = {"mode": "single", "cluster_url": "", "single_url": ""}
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class Names:
     def redis_url(self) -> str:
         if REDIS["mode"] == "cluster":
             return REDIS["cluster_url"]
-        return f"redis://127.0.0.1:{REDIS['port']}/{REDIS_DB}"
+        return REDIS["single_url"] or f"redis://127.0.0.1:6379/{REDIS_DB}"
 
     @property
     def broker_url(self) -> str:
@@ -109,30 +110,58 @@ def use_redis_cluster(url: str = "redis://127.0.0.1:7101/0") -> None:
 
 
 def use_private_redis() -> None:
-    """Run on a Redis server of the run's own (the machine's redis-server on a
-    free port, nothing on disk, stopped when the run ends): Redis's CPU and
-    command counters then count this run's work only, not the neighbours' who
-    share the machine's Redis."""
-    (port,) = server.free_ports(1)
+    """Run the whole bench on a Redis server of its own (see
+    :func:`private_redis`), stopped when the process ends."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(private_redis(VAR / f"redis-{os.getpid()}"))
+    atexit.register(stack.close)
+
+
+@contextlib.contextmanager
+def private_redis(workdir: Path):
+    """A Redis server of the run's own (no persistence) for the block: its
+    ``INFO cpu`` then counts this run alone, where the machine's Redis also
+    serves the neighbours' tests (at a few operations a second, their share
+    would swamp a per-operation figure)."""
+    binary = shutil.which("redis-server")
+    if binary is None:  # the machine's Redis, figures with the neighbours' share
+        yield None
+        return
+    port = server.free_ports(1)[0]
+    workdir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-        + ["--appendonly", "no", "--loglevel", "warning"],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
         stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
-    atexit.register(_stop, proc)
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    REDIS.update(mode="single", port=port)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    proc.wait(timeout=10)
+    url = f"redis://127.0.0.1:{port}/{REDIS_DB}"
+    try:
+        client = redis.Redis.from_url(url)
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        REDIS["single_url"] = url
+        yield url
+    finally:
+        REDIS["single_url"] = ""
+        proc.terminate()
+        proc.wait(10)
 
 
 def delete_prefix(client: redis.Redis, prefix: str) -> int:

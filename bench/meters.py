@@ -76,6 +76,25 @@ def redis_meters(client) -> dict[str, Meter]:
     }
 
 
+def rabbitmq() -> Meter:
+    """The RabbitMQ server's CPU: every ``beam.smp`` process (the machine's
+    broker: other vhosts' traffic, e.g. a neighbour's tests, counts too)."""
+
+    def read() -> dict:
+        found = {}
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/comm") as handle:
+                    if handle.read().strip() != "beam.smp":
+                        continue
+            except OSError:
+                continue
+            found[int(pid)] = _pid_seconds(int(pid))
+        return found
+
+    return read
+
+
 def machine() -> dict:
     """Busy core-seconds of the whole machine (key "busy") and wall seconds."""
     busy, total = server.machine_busy()

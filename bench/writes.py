@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 import orjson
@@ -32,25 +31,6 @@ def create_requests(world: World):
     return load.write_requests(world.workdir, "create", requests)
 
 
-def rabbitmq() -> meters.Meter:
-    """The RabbitMQ server's CPU (the machine's one: other vhosts' traffic,
-    e.g. a neighbour's tests, counts too)."""
-
-    def read() -> dict:
-        found = {}
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                with open(f"/proc/{pid}/comm") as handle:
-                    if handle.read().strip() != "beam.smp":
-                        continue
-            except OSError:
-                continue
-            found[int(pid)] = meters._pid_seconds(int(pid))
-        return found
-
-    return read
-
-
 def warm_tokens(world: World) -> None:
     """Each creator's token through the API a few times, as a client's token is
     during its 15 minutes: the creates then meet warm verified-token caches,
@@ -75,7 +55,7 @@ def creates(world: World) -> load.Measurement:
         path,
         p.write_s,
         p.connections,
-        {**world.cpu_meters(), "rabbitmq": rabbitmq()},
+        {**world.cpu_meters(), "rabbitmq": meters.rabbitmq()},
     )
 
 

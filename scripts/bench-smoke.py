@@ -1,4 +1,6 @@
-"""The benchmark smoke run of `make test`: `python -m bench --quick`.
+"""The benchmark smoke runs of `make test`: `python -m bench --quick`, then
+`python -m bench.curves --smoke` (cost curves, sustained load and the capacity
+document at tiny sizes: the harness works and its JSON is well-formed).
 
 The benchmarks drive the machine's PostgreSQL, Redis and RabbitMQ. Where those
 are missing (a laptop with only Python, where the suite ran on embedded
@@ -32,7 +34,11 @@ def main() -> int:
             "(the benchmarks need the real services)"
         )
         return 0
-    return subprocess.call([sys.executable, "-m", "bench", "--quick"], cwd=ROOT)
+    for args in (["bench", "--quick"], ["bench.curves", "--smoke"]):
+        code = subprocess.call([sys.executable, "-m", *args], cwd=ROOT)
+        if code:
+            return code
+    return 0
 
 
 if __name__ == "__main__":
