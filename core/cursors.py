@@ -25,7 +25,7 @@ class CursorCodec:
 
     def _sign(self, payload: bytes) -> bytes:
         # the one-shot C call: hmac.new() builds two hash objects in Python
-        # first, 6 % of a timeline read's CPU for its next_cursor
+        # first
         return hmac.digest(self._secret, payload, "sha256")[:_SIG_BYTES]
 
     def encode(self, kind: str, owner: int | str, position: int) -> str:

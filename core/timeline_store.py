@@ -121,9 +121,8 @@ end
 # (string slices, no per-entry loop), trimmed to cap past cap + slack. A place
 # beyond the window is looked for in 64 more entries, then in the whole key
 # (one GET); placeholders behind their newest entry take the general merge.
-# Costs per key, in Redis: ~3.5 us in place at the head, ~6 us 5 entries
-# down, ~11 us 20 down, ~35 us a rewrite (once every slack + 1 pushes),
-# ~90 us 200 down, ~1 ms a merge.
+# Cheapest in place at the head, dearer the further down, a rewrite once
+# every slack + 1 pushes (bench/README.md, "Fan-out after the two-call push").
 #
 # Up to ``slack`` entries at once (a burst by one author) go in as one write
 # when they are all newer than the newest: in the free slots, or a rewrite

@@ -118,7 +118,7 @@ def create(
 # The tweet, its fan-out job and the rendered row in one statement: in
 # autocommit mode one statement is one transaction, and one round trip. It is
 # prepared once per connection: planning this statement cost Postgres more
-# than running it (~480 -> ~250 us of Postgres CPU per create).
+# than running it (bench/README.md, "Creates").
 _CREATE = (
     "WITH t AS (INSERT INTO tweets (id, author_id, content, reply_to_id)"
     " SELECT $1::bigint, $2::bigint, $3::text, $4::bigint"

@@ -84,9 +84,9 @@ def fanout_tweets(entries: list) -> None:
 
 def _send_chunks(chunks: list) -> None:
     if chunks:
-        # One broker round trip for all of a big author's chunks (one publisher
-        # confirm each cost ~2.5 ms); a failure retries the whole job, whose
-        # chunks are idempotent.
+        # One broker round trip for all of a big author's chunks (a publisher
+        # confirm each was the job's cost); a failure retries the whole job,
+        # whose chunks are idempotent.
         sent = _publisher().publish(chunks)
         if len(sent) < len(chunks):
             raise RuntimeError(f"{len(chunks) - len(sent)} chunks not routed")
