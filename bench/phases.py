@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from bench import baselines, fanout, load, reads, world, writes
+from bench import baselines, fanout, load, reads, variants, world, writes
 from bench.report import Figure
 
 MAX_ERROR_SHARE = 0.01
@@ -340,6 +340,8 @@ def redis_phase(w: world.World, figures: list[Figure]) -> None:
 
 # name -> (measure, figure keys), in run order
 PHASES = {
+    # an experiment, run only when named: --only variants --variant NAME=SPEC
+    "variants": (variants.phase, []),
     "redis": (redis_phase, ["redis_bytes"]),
     "reads": (reads_phase, ["home_reads", "user_reads", "home_latency"]),
     "writes": (writes_phase, ["logins", "tweet_creates", "tweet_creates_api_alone"]),
