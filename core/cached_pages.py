@@ -70,11 +70,11 @@ class CachedPages:
                 sources += self._pulled(social.pulled, before, reach)
             result = self._render(kind, owner, sources, before, limit, viewer, social)
         except Miss as ex:
-            metrics.DEFERRED.inc(metrics.CACHE_MISSES, (str(ex),))
+            metrics.CACHE_MISSES.labels(str(ex)).inc()
             return None
         except redis.RedisError:
             return None
-        metrics.DEFERRED.inc(metrics.CACHE_PAGES)
+        metrics.CACHE_PAGES.inc()
         return result
 
     def _returning(self, user_id: int) -> None:
