@@ -108,7 +108,6 @@ def stop_group(
     polite: int = signal.SIGTERM,
     *,
     leader_only: bool = False,
-    proc: subprocess.Popen | None = None,
     timeout_s: float = STOP_TIMEOUT_S,
 ) -> None:
     """Ask a process group (started with its own session) to stop; kill if slow.
@@ -125,8 +124,6 @@ def stop_group(
         pass
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if proc is not None:
-            proc.poll()  # reap our own child: a zombie still counts as alive
         if not _group_alive(pid):
             return
         time.sleep(0.1)
@@ -134,12 +131,10 @@ def stop_group(
         os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
         return
-    if proc is not None:
-        proc.wait()
 
 
 class DataDir:
-    """The standalone data folder: lock, process records, server subfolders."""
+    """The standalone data folder: its lock and the app processes' records."""
 
     def __init__(self, root: Path):
         self.root = root.expanduser().resolve()
