@@ -222,7 +222,10 @@ def writes_phase(w: world.World, figures: list[Figure]) -> None:
     log("tweet creates with the worker paused")
     with w.services["worker"].paused():
         alone = _checked(writes.creates(w), "tweet creates, worker paused")
-    writes.drain(w)
+    # the backlog the pause left: relay (outbox -> broker) and fan-out
+    backlog = writes.drain(w)
+    backlog["jobs_per_s"] = round(alone.raw["requests"] / backlog["seconds"], 1)
+    log(f"workers drained the paused creates' backlog in {backlog['seconds']}s")
     log("baseline: single-row INSERTs again")
     after = baselines.insert_rate(s.database_dsn, w.profile.insert_s / 2)
     inserts = {
@@ -242,6 +245,7 @@ def writes_phase(w: world.World, figures: list[Figure]) -> None:
                 **m.summary(),
                 "baseline": inserts,
                 "drain": drained,
+                "backlog_drain": backlog,
                 "worker_paused": alone.summary(),
             },
         )
