@@ -3,10 +3,10 @@
 Runs as a thread in every worker process. It claims due rows with
 ``FOR UPDATE SKIP LOCKED`` (so relays on many pods share the work), publishes
 them as Dramatiq messages whose ids are the rows' ``message_id`` (the fan-outs
-of a batch's tweets combined into one ``fanout_tweets`` message), each confirmed
-by the broker, and deletes the confirmed rows in the same transaction. A crash
-between publish and commit re-sends the batch, which the idempotent actors
-absorb. While the broker is down, rows wait with exponential
+of a batch's tweets combined into one ``fanout_tweets`` message), all in one
+batch that the broker confirms once, and deletes the confirmed rows in the same
+transaction. A crash between publish and commit re-sends the batch, which the
+idempotent actors absorb. While the broker is down, rows wait with exponential
 backoff.
 
 Two modes. **Busy**: while jobs keep coming, poll every ``BUSY_POLL_S`` (or
@@ -33,6 +33,7 @@ from dramatiq import Message
 from core import metrics
 from core.outbox import FANOUT_TWEET, FANOUT_TWEETS, RELAY_SLEEP_LOCK
 from core.settings import Settings
+from workers.broker import BatchPublisher
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 60
@@ -50,7 +51,7 @@ FANOUT_BATCH_MAX = 100  # tweets per FANOUT_TWEETS message
 class OutboxRelay:
     def __init__(self, settings: Settings, broker: dramatiq.Broker):
         self._settings = settings
-        self._broker = broker
+        self._publisher = BatchPublisher(broker)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._conn = None  # the relay's own connection, kept between batches
@@ -92,6 +93,7 @@ class OutboxRelay:
                 listener = self._conn = None
                 busy = True
                 self._stop.wait(2)
+        self._publisher.close()
 
     def _busy(self) -> None:
         """Relay until no job has come for IDLE_AFTER_S."""
@@ -120,6 +122,7 @@ class OutboxRelay:
         if self.relay_once():
             return True
         self._wait(listener)
+        self._publisher.keepalive()
         return self.relay_once() > 0
 
     def _wait(self, listener) -> None:
@@ -158,7 +161,11 @@ class OutboxRelay:
         the rest, ending the transaction in the same round trip."""
         batch = _messages(rows)
         row_ids = {m.message_id: ids for m, ids in batch}  # message -> its rows
-        sent = self._send([m for m, _ in batch])
+        try:
+            sent = self._publisher.publish([m for m, _ in batch])
+        except Exception as ex:  # broker away: every row waits and retries
+            log.warning("outbox relay: broker refused %d jobs: %s", len(rows), ex)
+            sent = []
         published = [i for m in sent for i in row_ids.pop(m.message_id)]
         failed = [i for ids in row_ids.values() for i in ids]  # not confirmed
         cur.execute(
@@ -170,17 +177,6 @@ class OutboxRelay:
             (published, MAX_BACKOFF_S, failed),
         )
         return len(published)
-
-    def _send(self, messages: list[Message]) -> list[Message]:
-        """The messages the broker confirmed, in order, up to the first refusal."""
-        sent = []
-        try:
-            for message in messages:
-                self._broker.enqueue(message)
-                sent.append(message)
-        except Exception as ex:  # broker away: the rest wait and retry
-            log.warning("outbox relay: broker refused %d jobs: %s", len(messages), ex)
-        return sent
 
 
 # Claims a batch and leaves its transaction open: the connection autocommits,

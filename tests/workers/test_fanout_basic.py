@@ -126,6 +126,9 @@ def test_a_big_authors_chunks_go_out_in_one_batch(client, drain, deps, monkeypat
         return 0
 
     monkeypatch.setattr(fanout, "fanout_tweet", split)
-    actors.fanout_tweet.fn(int(r.json["id"]), int(alice["id"]))
+    try:
+        actors.fanout_tweet.fn(int(r.json["id"]), int(alice["id"]))
+    finally:
+        actors._publisher().close()
     drain()
     assert [e[0] for e in store.read([key])[0].entries()] == [int(r.json["id"])]

@@ -1,4 +1,4 @@
-"""The outbox relay: rows deleted only when the broker confirmed them,
+"""The outbox relay: batches confirmed once, rows deleted only when confirmed,
 and writers wake a sleeping relay once, without ever leaving a job unseen."""
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ def relay(settings, worker, clean):
     with worker.paused():
         relay = OutboxRelay(settings.replace(outbox_poll_s=SLOW_POLL_S), worker.broker)
         yield relay
+        relay._publisher.close()
         if relay._conn is not None:
             relay._conn.close()
 
@@ -135,7 +136,7 @@ def test_a_batch_of_fanouts_is_split_at_the_message_limit(monkeypatch):
 
 
 @pytest.mark.needs_rabbitmq
-def test_a_vanished_queue_is_declared_again_and_gets_its_job(relay, pg, worker):
+def test_a_vanished_queue_keeps_the_rows_until_it_is_declared_again(relay, pg, worker):
     # Given the relay has published once (the queue is known to exist)
     write_job(pg(), 1)
     assert relay.relay_once() == 1
@@ -145,8 +146,12 @@ def test_a_vanished_queue_is_declared_again_and_gets_its_job(relay, pg, worker):
     channel.queue_delete(outbox.FANOUT_QUEUE)
     channel.close()
     message_id = write_job(pg(), 2)
-    # Then the unroutable job is not lost: Dramatiq's enqueue declares the
-    # queue again and retries, and the row goes only once it is delivered
+    # Then the unroutable job stays in the outbox, backed off
+    assert relay.relay_once() == 0
+    assert backlog(pg) == [(message_id, 1)]
+    # and the next attempt declares the queue again and delivers it
+    with pg().cursor() as cur:
+        cur.execute("UPDATE outbox SET available_at = now()")
     assert relay.relay_once() == 1
     assert [m.message_id for _, m in take_all(worker.broker, "fanout")] == [message_id]
     assert backlog(pg) == []
@@ -216,10 +221,10 @@ def test_a_sleeping_relay_wakes_on_the_next_job(relay, pg):
 
 def test_no_job_is_lost_when_publishing_fails(relay, pg, monkeypatch):
     # Given the broker refuses a batch
-    def refuse(message):
+    def refuse(messages):
         raise ConnectionError("broker away")
 
-    monkeypatch.setattr(relay._broker, "enqueue", refuse)
+    monkeypatch.setattr(relay._publisher, "publish", refuse)
     ids = [write_job(pg(), n) for n in range(3)]
     # Then every row stays, backed off, and none is deleted
     assert relay.relay_once() == 0
