@@ -5,7 +5,7 @@ from pathlib import Path
 
 from gunicorn.glogging import Logger
 
-from api.gunicorn_worker import BOARD
+from api import gunicorn_errors
 from core import logs
 from core.settings import Settings
 
@@ -14,7 +14,13 @@ _settings = Settings.from_env()
 bind = f"0.0.0.0:{_settings.port}"
 workers = _settings.web_workers
 threads = _settings.web_threads
-worker_class = "api.gunicorn_worker.BalancedThreadWorker"
+worker_class = "gthread"
+# Each worker listens on a socket of its own (SO_REUSEPORT) and the kernel
+# spreads new connections over them. On one shared socket, whichever worker
+# was on a CPU accepted a whole burst of keep-alive connections (wrk's 16, an
+# ingress's upstream pool) and served them on one core while its peer idled
+# (tests/e2e/test_connection_balance.py; bench/README.md, "Unbalanced workers").
+reuse_port = True
 # Kubernetes sends SIGTERM and waits terminationGracePeriodSeconds; finish
 # in-flight requests well within it.
 graceful_timeout = 20
@@ -76,17 +82,8 @@ def when_ready(server):
     server.log.info("metrics on port %s", _settings.metrics_port)
 
 
-def pre_fork(server, worker):
-    """A slot on the shared connection board for the worker about to start."""
-    in_use = {w.board_slot for w in server.WORKERS.values()}
-    worker.board_slot = BOARD.take(in_use - {None})
-
-
 def child_exit(server, worker):
-    """Free a dead worker's board slot; drop its live gauges from the
-    multiprocess metrics."""
-    if getattr(worker, "board_slot", None) is not None:
-        BOARD.free(worker.board_slot)
+    """Drop a dead worker's live gauges from the multiprocess metrics."""
     if _settings.metrics_dir:
         from prometheus_client import multiprocess
 
@@ -97,5 +94,6 @@ def post_worker_init(worker):
     """The app just loaded lives as long as the worker: move it out of the
     garbage collector's reach, so its full passes (~20 ms over ~60k objects)
     stop adding to the tail latency of whatever request they interrupt."""
+    gunicorn_errors.install()
     gc.collect()
     gc.freeze()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import config, infra, run
+from bench import config, infra, run, variants
 
 
 def main(argv=None) -> int:
@@ -50,6 +50,15 @@ def main(argv=None) -> int:
         "e.g. --gunicorn=--max-requests=0",
     )
     parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=SPEC",
+        help="experiment: one more API to compare with --only variants; SPEC is "
+        "@REV (code of a git revision), NAME=VALUE settings and gunicorn options, "
+        "e.g. --variant 'stock=--worker-class=gthread --reuse-port'",
+    )
+    parser.add_argument(
         "--redis-cluster",
         action="store_true",
         help="run the services on a local Redis Cluster (scripts/redis-cluster.sh)",
@@ -71,6 +80,10 @@ def main(argv=None) -> int:
         if not sep or not key.isupper():
             parser.error(f"--set wants NAME=VALUE, got {item!r}")
         overrides.append((key, value))
+    try:
+        found = tuple(variants.parse(item) for item in args.variant)
+    except ValueError as ex:
+        parser.error(str(ex))
     options = run.Options(
         seed=args.seed,
         name=args.name or "",
@@ -80,6 +93,7 @@ def main(argv=None) -> int:
         only=tuple(args.only or ()),
         overrides=tuple(overrides),
         gunicorn=tuple(args.gunicorn),
+        variants=found,
     )
     return run.execute(config.QUICK if args.quick else config.FULL, options)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from bench import baselines, fanout, load, reads, replay, world, writes
+from bench import baselines, fanout, load, reads, replay, variants, world, writes
 from bench.report import Figure
 
 MAX_ERROR_SHARE = 0.01
@@ -272,7 +272,10 @@ def writes_phase(w: world.World, figures: list[Figure]) -> None:
     log("tweet creates with the worker paused")
     with w.services["worker"].paused():
         alone = _checked(writes.creates(w), "tweet creates, worker paused")
-    writes.drain(w)
+    # the backlog the pause left: relay (outbox -> broker) and fan-out
+    backlog = writes.drain(w)
+    backlog["jobs_per_s"] = round(alone.raw["requests"] / backlog["seconds"], 1)
+    log(f"workers drained the paused creates' backlog in {backlog['seconds']}s")
     log("baseline: single-row INSERTs again")
     after = baselines.insert_rate(s.database_dsn, w.profile.insert_s / 2)
     inserts = {
@@ -292,6 +295,7 @@ def writes_phase(w: world.World, figures: list[Figure]) -> None:
                 **m.summary(),
                 "baseline": inserts,
                 "drain": drained,
+                "backlog_drain": backlog,
                 "worker_paused": alone.summary(),
             },
         )
@@ -390,6 +394,8 @@ def redis_phase(w: world.World, figures: list[Figure]) -> None:
 
 # name -> (measure, figure keys), in run order
 PHASES = {
+    # an experiment, run only when named: --only variants --variant NAME=SPEC
+    "variants": (variants.phase, []),
     "redis": (redis_phase, ["redis_bytes"]),
     "reads": (reads_phase, ["home_reads", "user_reads", "home_latency"]),
     "writes": (writes_phase, ["logins", "tweet_creates", "tweet_creates_api_alone"]),

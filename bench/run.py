@@ -25,6 +25,7 @@ class Options:
     only: tuple[str, ...] = ()  # phase names; empty: all
     overrides: tuple[tuple[str, str], ...] = ()  # service environment, e.g. WEB_THREADS
     gunicorn: tuple[str, ...] = ()  # extra gunicorn options for API and no-op alike
+    variants: tuple = ()  # bench.variants.Variant: API variants (--only variants)
 
 
 def _guarded(phase, w: world.World, figures=None, errors=None):
@@ -47,7 +48,9 @@ def execute(prof: Profile, options: Options) -> int:
     """The whole run; 0 when every selected figure was measured and written."""
     started = time.time()
     name = options.name or prof.name
-    selected = [p for p in PHASES if not options.only or p in options.only]
+    selected = [p for p in PHASES if p in options.only or not options.only]
+    if not options.only:
+        selected.remove("variants")  # an experiment: only when asked for
     names = infra.Names(str(os.getpid()))
     stale = infra.remove_stale()
     if stale:
@@ -58,6 +61,7 @@ def execute(prof: Profile, options: Options) -> int:
     try:
         w = world.build(prof, options.seed, names, log, dict(options.overrides))
         w.gunicorn_extra = options.gunicorn
+        w.variants = list(options.variants)
         if options.use_wrk:
             w.wrk = load.find_wrk(install=prof.name == "full")
         log(f"load generator: {w.wrk or 'bench.pyload (python)'}")
@@ -76,6 +80,7 @@ def execute(prof: Profile, options: Options) -> int:
             "phases": selected,
             "overrides": dict(options.overrides),
             "gunicorn_options": list(options.gunicorn),
+            "variants": [v.name for v in options.variants],
             "command": machine.command_line(),
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
             "duration_s": round(time.time() - started, 1),

@@ -98,13 +98,15 @@ class Service:
                 self.proc.wait()
 
 
-def start(name: str, command: list[str], env: dict, logdir: Path) -> Service:
+def start(
+    name: str, command: list[str], env: dict, logdir: Path, cwd: Path = PROJECT_ROOT
+) -> Service:
     log = logdir / f"{name}.log"
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             command,
             env=env,
-            cwd=PROJECT_ROOT,
+            cwd=cwd,
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

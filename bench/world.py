@@ -36,6 +36,7 @@ class World:
     ports: dict[str, int]
     wrk: str | None = None  # the load generator (None: bench.pyload)
     gunicorn_extra: tuple[str, ...] = ()  # experiments: e.g. ("--max-requests", "0")
+    variants: list = field(default_factory=list)  # experiments: bench.variants
     services: dict[str, server.Service] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 

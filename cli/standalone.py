@@ -50,12 +50,12 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _start(server: embedded.Server, started: list, reason: str) -> None:
+def _start(server, started: list, reason: str) -> None:
     _say(f"  {reason}: starting embedded {server.label} ...")
     began = time.monotonic()
     started.append(server)  # before start(): an interrupt mid-start still stops it
     server.start(log=_say)
-    _say(f"    ready on 127.0.0.1:{server.port} ({time.monotonic() - began:.1f} s)")
+    _say(f"    ready at {server.address} ({time.monotonic() - began:.1f} s)")
 
 
 def start_missing(
@@ -109,7 +109,7 @@ def _summary(data: embedded.DataDir, started: list) -> None:
     _say("started:")
     for server in started:
         folder = getattr(server, "pgdata", None) or getattr(server, "dir", "")
-        _say(f"  {server.label} on 127.0.0.1:{server.port}, data in {folder}")
+        _say(f"  {server.label} at {server.address}, data in {folder}")
     _say(f"  logs in {data.logs}")
 
 
@@ -124,7 +124,7 @@ def run(args, serve) -> int:
         _say(f"standalone: {ex}")
         return 1
     _say(f"standalone: data in {data.root}")
-    started: list[embedded.Server] = []
+    started: list = []  # embedded servers, in starting order
     try:
         # A crashed run (kill -9, power cut) may have left servers or the API
         # holding ports and data files: stop them before starting anew.

@@ -90,11 +90,11 @@ class CachedPages:
             if social is not None:
                 # a pulled tweet gone from Redis may be a delete: read them anew
                 self.local.pulled.pop_many(social.pulled)
-            metrics.DEFERRED.inc(metrics.CACHE_MISSES, (str(ex),))
+            metrics.CACHE_MISSES.labels(str(ex)).inc()
             return None
         except redis.RedisError:
             return None
-        metrics.DEFERRED.inc(metrics.CACHE_PAGES)
+        metrics.CACHE_PAGES.inc()
         return result
 
     def _returning(self, user_id: int) -> None:

@@ -11,21 +11,14 @@ quote them.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import sys
-import threading
-import time
-from collections import deque
 from collections.abc import Mapping
 from contextvars import ContextVar, Token
 from datetime import UTC, datetime
-from itertools import groupby
 from types import MappingProxyType
 
 import orjson
-
-from core.periodic import Periodic
 
 _context: ContextVar[Mapping] = ContextVar("log_context", default=MappingProxyType({}))
 
@@ -53,8 +46,6 @@ _SCRUBBERS = (
     ),
 )
 REDACTED = "[redacted]"
-LINE_FLUSH_S = 0.1
-LINE_BACKLOG = 100_000  # ~10 s of lines at bench rates; older ones are dropped
 
 
 def bind(**fields) -> Token:
@@ -131,100 +122,9 @@ class JsonFormatter(logging.Formatter):
 def log_fields(
     logger: logging.Logger, level: int, msg: str, fields: dict, safe: frozenset
 ) -> None:
-    """Log ``msg`` with ``fields``; those named in ``safe`` skip the scrubbing.
-
-    The same line as ``logger.log(level, msg, extra=fields)``. When the one
-    handler it would reach is the JSON stream handler configured here (as in
-    production), the line is built here and buffered for that handler's stream
-    (``_PendingLines``): a LogRecord and its trip through the logging machinery
-    cost a timeline read 4 times the ~3 µs of building the line itself. Any
-    other set-up (a test's capture handler, filters, a user's logging config)
-    takes the standard path.
-    """
-    if not logger.isEnabledFor(level):
-        return
-    handler = _sole_json_handler(logger, level)
-    if handler is None:
-        logger.log(level, "%s", msg, extra={**fields, "_safe": safe})
-        return
-    line = {
-        "ts": _timestamp(time.time()),
-        "level": logging.getLevelName(level).lower(),
-        "logger": logger.name,
-        "msg": msg if "msg" in safe else scrub(msg),
-    }
-    line.update(_context.get())
-    for key, value in fields.items():
-        line[key] = value if key in safe else _clean(key, value)
-    _LINES.add(handler, orjson.dumps(line, default=str).decode() + handler.terminator)
-
-
-class _PendingLines:
-    """Lines of ``log_fields`` for our own handler, written out by a thread of
-    the process every ``LINE_FLUSH_S``: a write system call per request, and
-    under four request threads the GIL hand-over around it, leave the request
-    path (nginx's ``access_log ... buffer= flush=`` does the same). Like
-    nginx's, the last ~0.1 s of lines is lost if the process is killed."""
-
-    def __init__(self):
-        self._pending: deque = deque(maxlen=LINE_BACKLOG)
-        self._writing = threading.Lock()
-        self._writer = Periodic(self.flush, LINE_FLUSH_S, "log-lines")
-        os.register_at_fork(after_in_child=self._forget)
-
-    def add(self, handler: logging.StreamHandler, text: str) -> None:
-        self._pending.append((handler, text))
-        self._writer.ensure_started()
-
-    def _forget(self) -> None:
-        """In a forked child: the parent writes its own pending lines, and a
-        lock its writer held at the fork would never be released here."""
-        self._pending.clear()
-        self._writing = threading.Lock()
-
-    def flush(self) -> None:
-        with self._writing:
-            pop = self._pending.popleft
-            batch = [pop() for _ in range(len(self._pending))]
-            # one write per run of lines for the same handler, in order
-            for handler, run in groupby(batch, key=lambda item: item[0]):
-                text = "".join(line for _, line in run)
-                with handler.lock:
-                    handler.stream.write(text)
-                    handler.stream.flush()
-
-
-_LINES = _PendingLines()
-
-
-def flush() -> None:
-    """Write out the lines ``log_fields`` has buffered in this process."""
-    _LINES.flush()
-
-
-def _sole_json_handler(logger: logging.Logger, level: int):
-    """The only handler a record of ``logger`` would reach, if it is our JSON
-    StreamHandler without filters; None otherwise."""
-    if logger.filters:
-        return None
-    found = None
-    node = logger
-    while node is not None:
-        for handler in node.handlers:
-            if found is not None:
-                return None
-            found = handler
-        if not node.propagate:
-            break
-        node = node.parent
-    if (
-        type(found) is not logging.StreamHandler
-        or not isinstance(found.formatter, JsonFormatter)
-        or found.filters
-        or level < found.level
-    ):
-        return None
-    return found
+    """``logger.log(level, msg, extra=fields)``; the fields named in ``safe``
+    (and ``msg``, if named) skip the formatter's scrubbing regexes."""
+    logger.log(level, "%s", msg, extra={**fields, "_safe": safe})
 
 
 def dict_config(level: str = "INFO") -> dict:

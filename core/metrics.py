@@ -17,8 +17,6 @@ from prometheus_client import (
     multiprocess,
 )
 
-from core.deferred_metrics import DEFERRED
-
 HTTP_DURATION = Histogram(
     "http_request_duration_seconds",
     "HTTP request latency",
@@ -126,7 +124,6 @@ QUEUE_LAST_DEQUEUE = Gauge(
 
 def render(multiproc_dir: str = "") -> tuple[bytes, str]:
     """The scrape body for this process, or for all processes in multiproc mode."""
-    DEFERRED.flush()  # this process's hot-path samples, up to now
     if multiproc_dir:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=multiproc_dir)

