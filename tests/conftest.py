@@ -162,10 +162,22 @@ TABLES = (
 @pytest.fixture
 def clean(settings):
     """Empty tables and this suite's Redis database before a test."""
+    import peewee
+
     from core.db import database
 
-    database.execute_sql(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
-    database.close()
+    for attempt in range(3):
+        try:
+            database.execute_sql(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+            break
+        except peewee.OperationalError as ex:
+            # The session's worker (its outbox relay) may hold a share lock on
+            # one table while TRUNCATE holds another: Postgres aborts one side
+            # of the deadlock, and the standard answer is to run it again.
+            if "deadlock" not in str(ex) or attempt == 2:
+                raise
+        finally:
+            database.close()
     clear_redis_prefix(make_redis(settings))
     yield
 
