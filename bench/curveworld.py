@@ -5,18 +5,15 @@ INACTIVE_DAYS with their keys gone (as their TTL would have done)."""
 
 from __future__ import annotations
 
-import gc
 import random
 import time
 
 import psycopg2
 
-from bench import infra, loader, server, synth, world
+from bench import infra, synth, world
 from bench.synth import Cohorts, CurveProfile
 from core.keys import Keys
-from core.passwords import Passwords
 from core.settings import Settings
-from core.timeline_store import TimelineStore
 from core.tokens import TokenCodec
 
 INACTIVE_AGE_DAYS = 60  # well past INACTIVE_DAYS (30)
@@ -25,53 +22,25 @@ INACTIVE_AGE_DAYS = 60  # well past INACTIVE_DAYS (30)
 def build(p: CurveProfile, seed: int, names: infra.Names, log) -> tuple:
     """(World, Cohorts); the services are not started yet."""
     timings: dict[str, float] = {}
-    infra.create(names)
-    ports = dict(
-        zip(
-            ("api", "noop", "worker_metrics", "metrics"),
-            server.free_ports(4),
-            strict=True,
-        )
-    )
-    metrics_dir = names.workdir / "metrics"
-    metrics_dir.mkdir(parents=True, exist_ok=True)
-    env = infra.service_env(names, p, ports, metrics_dir)
-    settings = Settings.from_env(env)
+    ports, env, settings = world.prepare(names, p, {})
     log(f"curves data set: {p.users} users (seed {seed})")
     started = time.perf_counter()
     data, cohorts = synth.build(p, seed)
     timings["generate"] = round(time.perf_counter() - started, 2)
-    gc.freeze()
-    world._timed(timings, "migrate", loader.migrate, settings)
-    password_hash = Passwords(settings).hash(world.PASSWORD)
-    copied = world._timed(
-        timings,
-        "postgres",
-        loader.load_postgres,
-        data,
-        settings.database_dsn,
-        password_hash,
-    )
-    timings["postgres_detail"] = copied["seconds"]
-    client = infra.redis_client(names)
-    log("materializing timelines in Redis")
-    world._timed(timings, "redis", loader.materialize, data, client, settings)
+    client = world.load(data, settings, names, timings, log)
     world._timed(timings, "shape", _shape, p, data, cohorts, settings, client)
     codec = TokenCodec.from_settings(settings)
     readers = [u for rs in cohorts.by_pulled.values() for u in rs]
     readers += cohorts.deep_readers
     wanted = set(readers) | set(cohorts.posters) | set(cohorts.probes.values())
     tokens = world._timed(timings, "tokens", world._mint, codec, data, sorted(wanted))
-    store = TimelineStore(
-        client, Keys(settings.redis_prefix), settings.timeline_cap, settings.home_ttl_s
-    )
     w = world.World(
         profile=p,
         names=names,
         settings=settings,
         env=env,
         data=data,
-        store=store,
+        store=world.timeline_store(client, settings),
         tokens=tokens,
         readers=readers,
         creators=cohorts.posters,

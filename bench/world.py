@@ -73,39 +73,14 @@ def build(
     ``overrides`` change the services' environment (experiments only: the
     published figures use the production settings)."""
     timings: dict[str, float] = {}
-    infra.create(names)
-    ports = dict(
-        zip(
-            ("api", "noop", "worker_metrics", "metrics"),
-            server.free_ports(4),
-            strict=True,
-        )
-    )
-    metrics_dir = names.workdir / "metrics"
-    metrics_dir.mkdir(parents=True, exist_ok=True)
-    env = {**infra.service_env(names, profile, ports, metrics_dir), **overrides}
-    settings = Settings.from_env(env)
+    ports, env, settings = prepare(names, profile, overrides)
     log(f"data set: {profile.users} users, {profile.tweets} tweets (seed {seed})")
     data = _timed(timings, "generate", dataset.build, profile, seed)
-    gc.freeze()  # millions of long-lived objects: keep the collector off them
-    _timed(timings, "migrate", loader.migrate, settings)
-    password_hash = Passwords(settings).hash(PASSWORD)
-    copied = _timed(
-        timings,
-        "postgres",
-        loader.load_postgres,
-        data,
-        settings.database_dsn,
-        password_hash,
-    )
-    timings["postgres_detail"] = copied["seconds"]
+    client = load(data, settings, names, timings, log)
     if profile.name == "quick":
         bad = loader.check_counters(settings.database_dsn)
         if bad:
             raise AssertionError(f"{bad} rows with wrong counters after the load")
-    client = infra.redis_client(names)
-    log("materializing timelines in Redis")
-    _timed(timings, "redis", loader.materialize, data, client, settings)
     rng = random.Random(seed + 1)
     regular = list(data.regular())
     readers = rng.sample(regular, profile.readers)
@@ -118,22 +93,63 @@ def build(
     codec = TokenCodec.from_settings(settings)
     wanted = set(readers) | set(creators) | set(data.probes)
     tokens = _timed(timings, "tokens", _mint, codec, data, sorted(wanted))
-    store = TimelineStore(
-        client, Keys(settings.redis_prefix), settings.timeline_cap, settings.home_ttl_s
-    )
     return World(
         profile=profile,
         names=names,
         settings=settings,
         env=env,
         data=data,
-        store=store,
+        store=timeline_store(client, settings),
         tokens=tokens,
         readers=readers,
         creators=creators,
         user_targets=targets,
         ports=ports,
         timings=timings,
+    )
+
+
+def prepare(names: infra.Names, profile, overrides: dict) -> tuple:
+    """(ports, env, settings): the run's names created, free ports, and the
+    services' environment."""
+    infra.create(names)
+    ports = dict(
+        zip(
+            ("api", "noop", "worker_metrics", "metrics"),
+            server.free_ports(4),
+            strict=True,
+        )
+    )
+    metrics_dir = names.workdir / "metrics"
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    env = {**infra.service_env(names, profile, ports, metrics_dir), **overrides}
+    return ports, env, Settings.from_env(env)
+
+
+def load(data, settings: Settings, names: infra.Names, timings: dict, log):
+    """Migrate, copy the data set into Postgres and its timelines into Redis;
+    returns the Redis client."""
+    gc.freeze()  # millions of long-lived objects: keep the collector off them
+    _timed(timings, "migrate", loader.migrate, settings)
+    password_hash = Passwords(settings).hash(PASSWORD)
+    copied = _timed(
+        timings,
+        "postgres",
+        loader.load_postgres,
+        data,
+        settings.database_dsn,
+        password_hash,
+    )
+    timings["postgres_detail"] = copied["seconds"]
+    client = infra.redis_client(names)
+    log("materializing timelines in Redis")
+    _timed(timings, "redis", loader.materialize, data, client, settings)
+    return client
+
+
+def timeline_store(client, settings: Settings) -> TimelineStore:
+    return TimelineStore(
+        client, Keys(settings.redis_prefix), settings.timeline_cap, settings.home_ttl_s
     )
 
 

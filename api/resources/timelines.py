@@ -25,7 +25,8 @@ class _Timeline:
         limit = limit_param(req)
         cursor = single_param(req, "cursor")
         offset = 0 if cursor else start_param(req)
-        name, guessed = (owner, False) if isinstance(owner, str) else (None, False)
+        name = owner if isinstance(owner, str) else None
+        guessed = False
         if name is not None:
             # a guessed id only where the cache checks it (first pages)
             owner, guessed = self._owner(name, guess=not cursor and offset == 0)
