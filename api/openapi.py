@@ -423,8 +423,34 @@ def _paths() -> dict:
         "parameters": {"username": "$response.body#/username"},
     }
 
-    def following(value: bool) -> dict:
-        return _json(
+    me_update = dict(
+        auth=True,
+        body=_user_body([]),
+        errors=(400, 403, 409, 422),
+    )
+
+    def read_one(op_id: str, tag: str, summary: str, of: str, example, param) -> dict:
+        """The one ``of`` (a schema) the path names, to anyone; 404 if none."""
+        return _op(
+            op_id,
+            tag,
+            summary,
+            {"200": _json(_ref(of), example=example)},
+            token_checked=True,
+            params=[param],
+            errors=(404,),
+        )
+
+    def on_tweet(op_id: str, summary: str, responses: dict, **extra) -> dict:
+        """The caller acts on the tweet in the path."""
+        extra.setdefault("errors", (404,))
+        return _op(
+            op_id, "tweets", summary, responses, auth=True, params=[TWEET_ID], **extra
+        )
+
+    def follow(op_id: str, summary: str, value: bool) -> dict:
+        """Follow or unfollow the user in the query; answers ``following: value``."""
+        following = _json(
             {
                 "type": "object",
                 "required": ["following"],
@@ -432,12 +458,28 @@ def _paths() -> dict:
             },
             example={"following": value},
         )
+        return _op(
+            op_id,
+            "users",
+            summary,
+            {"200": following},
+            auth=True,
+            params=[USERNAME_QUERY],
+            errors=(400, 404, 422),
+        )
 
-    me_update = dict(
-        auth=True,
-        body=_user_body([]),
-        errors=(400, 403, 409, 422),
-    )
+    def users_of(op_id: str, summary: str) -> dict:
+        """A page of the users related to the user in the path."""
+        return _op(
+            op_id,
+            "users",
+            summary,
+            {"200": _json(_page_of("User"), headers=LINK_NEXT)},
+            token_checked=True,
+            params=[USERNAME_PATH, *PAGE_PARAMS],
+            errors=(400, 404),
+        )
+
     return {
         "/auth/signup": {
             "post": _op(
@@ -535,14 +577,8 @@ def _paths() -> dict:
             )
         },
         "/user/data/{username}": {
-            "get": _op(
-                "getProfile",
-                "users",
-                "A profile",
-                {"200": _json(_ref("User"), example=USER_EXAMPLE)},
-                token_checked=True,
-                params=[USERNAME_PATH],
-                errors=(404,),
+            "get": read_one(
+                "getProfile", "users", "A profile", "User", USER_EXAMPLE, USERNAME_PATH
             )
         },
         "/user": {
@@ -575,49 +611,15 @@ def _paths() -> dict:
                 auth=True,
             ),
         },
-        "/user/follow": {
-            "post": _op(
-                "follow",
-                "users",
-                "Follow a user (idempotent)",
-                {"200": following(True)},
-                auth=True,
-                params=[USERNAME_QUERY],
-                errors=(400, 404, 422),
-            )
-        },
+        "/user/follow": {"post": follow("follow", "Follow a user (idempotent)", True)},
         "/user/unfollow": {
-            "post": _op(
-                "unfollow",
-                "users",
-                "Unfollow a user (idempotent)",
-                {"200": following(False)},
-                auth=True,
-                params=[USERNAME_QUERY],
-                errors=(400, 404, 422),
-            )
+            "post": follow("unfollow", "Unfollow a user (idempotent)", False)
         },
         "/user/{username}/followers": {
-            "get": _op(
-                "listFollowers",
-                "users",
-                "Followers, newest follow first",
-                {"200": _json(_page_of("User"), headers=LINK_NEXT)},
-                token_checked=True,
-                params=[USERNAME_PATH, *PAGE_PARAMS],
-                errors=(400, 404),
-            )
+            "get": users_of("listFollowers", "Followers, newest follow first")
         },
         "/user/{username}/following": {
-            "get": _op(
-                "listFollowing",
-                "users",
-                "Followed users, newest follow first",
-                {"200": _json(_page_of("User"), headers=LINK_NEXT)},
-                token_checked=True,
-                params=[USERNAME_PATH, *PAGE_PARAMS],
-                errors=(400, 404),
-            )
+            "get": users_of("listFollowing", "Followed users, newest follow first")
         },
         "/tweet/create": {
             "post": _op(
@@ -647,67 +649,39 @@ def _paths() -> dict:
             )
         },
         "/tweet/id/{tweet_id}": {
-            "get": _op(
-                "getTweet",
-                "tweets",
-                "A tweet",
-                {"200": _json(_ref("Tweet"), example=TWEET_EXAMPLE)},
-                token_checked=True,
-                params=[TWEET_ID],
-                errors=(404,),
+            "get": read_one(
+                "getTweet", "tweets", "A tweet", "Tweet", TWEET_EXAMPLE, TWEET_ID
             )
         },
         "/tweet/id/{tweet_id}/delete": {
-            "delete": _op(
+            "delete": on_tweet(
                 "deleteTweet",
-                "tweets",
                 "Delete a tweet (its author only) and its retweets",
                 NO_CONTENT,
-                auth=True,
-                params=[TWEET_ID],
                 errors=(403, 404),
                 links=_links(("getTweet",), tweet_id="$request.path.tweet_id"),
             )
         },
         "/tweet/id/{tweet_id}/like": {
-            "post": _op(
-                "likeTweet",
-                "tweets",
-                "Like (idempotent)",
-                {"200": like},
-                auth=True,
-                params=[TWEET_ID],
-                errors=(404,),
-            )
+            "post": on_tweet("likeTweet", "Like (idempotent)", {"200": like})
         },
         "/tweet/id/{tweet_id}/dislike": {
-            "post": _op(
-                "dislikeTweet",
-                "tweets",
-                "Remove a like (idempotent)",
-                {"200": like},
-                auth=True,
-                params=[TWEET_ID],
-                errors=(404,),
+            "post": on_tweet(
+                "dislikeTweet", "Remove a like (idempotent)", {"200": like}
             )
         },
         "/tweet/id/{tweet_id}/retweet": {
-            "post": _op(
+            "post": on_tweet(
                 "retweet",
-                "tweets",
                 "Retweet (a retweet of a retweet retweets its original)",
                 {
                     "201": _json(_ref("Tweet"), "Created", LOCATION),
                     "200": _json(_ref("Tweet"), "Already retweeted: the same retweet"),
                 },
-                auth=True,
-                params=[TWEET_ID],
-                errors=(404,),
                 links=_links(("getTweet",), tweet_id="$response.body#/id"),
             ),
-            "delete": _op(
+            "delete": on_tweet(
                 "undoRetweet",
-                "tweets",
                 "Undo a retweet (the original's id or the retweet's own)",
                 {
                     "200": _json(
@@ -722,9 +696,6 @@ def _paths() -> dict:
                         example={"retweeted": False, "retweet_count": 0},
                     )
                 },
-                auth=True,
-                params=[TWEET_ID],
-                errors=(404,),
             ),
         },
         "/timeline/home": {
