@@ -290,18 +290,9 @@ class RateLimits:
         return self._buckets[WRITES], str(claims.user_id)
 
     # ----------------------------------------------------------- login guard
+    # Why: docs/security.md#how-a-password-check-is-counted
     def login_guard(self, req):
-        """``guard(account)`` -> a context manager around one password check
-        (login, or the current password of a change) on ``account``.
-
-        Attempts are counted *before* the check, one atomic increment per tier,
-        so parallel guesses cannot slip past the count. Two buckets:
-        ``login_failures`` per account + address (a success forgets it), and
-        ``login_account`` per account, ACCOUNT_FACTOR times as wide, which
-        caps guesses spread over many addresses. An address that has logged
-        in to the account recently is spared the account-wide bucket, so a
-        stranger's guessing cannot lock the owner out of their usual device.
-        """
+        """``guard(account)``: a context manager around one password check."""
         if not self.enabled:
             return auth.unguarded
         return lambda account: self._login_attempt(req, account)

@@ -150,19 +150,9 @@ def _stat(path: Path):
     return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
+# Why: docs/design.md#key-rotation-without-a-restart
 class WatchedKeys:
-    """The key files of one process, re-read when they change on disk.
-
-    A Kubernetes Secret volume is updated in place (a new directory behind the
-    ``..data`` symlink), so a rotation reaches running pods without a restart.
-    Every ``KEY_CHECK_S`` the first caller stats the files (no reads unless
-    something changed) and re-decides which key signs: the newest private key
-    once its public key is in this process's verification set, its
-    ``active-after`` time has passed, and, when this process saw that public key
-    appear, ``propagation_s`` have passed since (for rotations made without
-    ``active-after``); until then the previous key. Files that fail to parse
-    (a half-written rotation) leave the last good set in place.
-    """
+    """The key files of one process, re-read when they change on disk."""
 
     def __init__(
         self,

@@ -40,18 +40,9 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     )
 
 
+# Why: docs/design.md#the-broker-queue-types-and-batched-publishing
 class TypedQueueBroker(RabbitmqBroker):
-    """Dramatiq's RabbitMQ broker, declaring its queues with ``x-queue-type``.
-
-    Every queue Dramatiq declares (the queue, its delay queue ``.DQ`` and its
-    dead-letter queue ``.XQ``) gets the configured type: ``quorum`` queues are
-    replicated over a RabbitMQ cluster's nodes and survive losing one. What they
-    cannot do, and we do not use: per-message broker priorities beyond two levels
-    (``x-max-priority``; our actors' ``priority`` is Dramatiq's in-worker order,
-    and urgent work has queues of its own), and non-durable or exclusive queues.
-    RabbitMQ refuses to redeclare a queue with another type, so switching a
-    running broker means new, empty queues (charts/twitter/UPGRADING.md).
-    """
+    """Dramatiq's RabbitMQ broker, declaring its queues with ``x-queue-type``."""
 
     def __init__(self, *args, queue_type: str = "classic", **kwargs):
         if queue_type not in ("classic", "quorum"):
@@ -104,25 +95,14 @@ def _with_timeouts(url: str) -> str:
     return f"{url}?{extra}"
 
 
-# Kept over Dramatiq's own broker.enqueue per message (one publisher confirm
-# each) for its measured relay throughput: bench/README.md, "Hand-written parts
-# against the standard ones", figure "relay, one message per row". It relies on
-# RabbitmqBroker's parameters, declare_queue, queues_pending and enqueue's wire
-# format: dramatiq is pinned below 2.3 in pyproject.toml, and
+# Why: docs/design.md#the-broker-queue-types-and-batched-publishing
+# It relies on RabbitmqBroker's parameters, declare_queue, queues_pending and
+# enqueue's wire format: dramatiq is pinned below 2.3 in pyproject.toml, and
 # tests/workers/test_relay.py checks a batch message against enqueue's.
 class BatchPublisher:
     """Sends a batch of messages and returns once the broker holds all of them.
 
-    RabbitMQ: a dedicated channel in AMQP transaction mode publishes the whole
-    batch and waits for one ``tx.commit-ok``, which RabbitMQ sends only once the
-    persistent messages are routed to their durable queues and written: one
-    round trip and one disk sync per batch instead of one publisher confirm per
-    message. Each message goes out exactly as Dramatiq's ``RabbitmqBroker.enqueue``
-    sends it (the queue and its delay and dead-letter queues declared first,
-    ``Message.encode()``, persistent, ``mandatory``, its ``broker_priority``),
-    so the workers' consumers cannot tell the difference. Any other broker
-    (Redis in standalone mode, the stub in tests) gets one ``enqueue`` per
-    message, which is what those brokers do cheaply anyway.
+    RabbitMQ: one AMQP transaction per batch; any other broker: ``enqueue`` each.
     """
 
     def __init__(self, broker: dramatiq.Broker):
