@@ -115,14 +115,9 @@ def _bucket(name: str, setting: str, value: str) -> Bucket:
     return Bucket(name, items)
 
 
+# Why: docs/security.md#rate-limits
 class RidingCounters:
-    """The `limits` library's fixed windows (a window opens at its first hit)
-    as plain commands in a request's first round trip: per tier SET NX with
-    the window's expiry, INCR, TTL. The keys carry the caller's hash tag
-    (their user, or for anonymous callers their address), so they reach the
-    same Redis node as the rest of that trip. Its measured win over the
-    library's round trips is in bench/README.md ("The Redis Cluster-ready read
-    path")."""
+    """The `limits` library's fixed windows as commands in a request's first trip."""
 
     def __init__(self, prefix: str):
         self._prefix = prefix

@@ -65,14 +65,11 @@ def supervise(
     env: dict[str, str],
     on_start: Callable[[str, subprocess.Popen], None] | None = None,
 ) -> int:
-    """Run the commands until we are told to stop, then stop them all.
+    """Run the commands until told to stop, restarting any that exits, then stop all.
 
-    A child that exits is restarted with backoff (what is left of its process
-    group is killed first: gunicorn or Dramatiq children of a killed master
-    would hold the port or the queues). ``on_start`` sees each child as it
-    starts (standalone mode records the pids so that a run after a crash can
-    stop what this one left behind).
+    ``on_start(name, popen)`` sees each child as it starts (standalone records pids).
     """
+    # Why: docs/standalone.md#stopping-crashes
     stopping = False
 
     def stop(signum, frame):
@@ -109,6 +106,8 @@ def supervise(
                     continue
                 if child.poll() is None:
                     continue
+                # What is left of its group first: gunicorn or Dramatiq children
+                # of a dead master would hold the port or the queues.
                 _kill_group(child.pid)
                 if now - started_at[name] >= STABLE_AFTER_S:
                     crashes[name] = 0

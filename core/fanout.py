@@ -35,16 +35,9 @@ def fanout_tweet(
     return fanout_tweets(deps, [[tweet_id, author_id]], send_chunk)
 
 
+# Why: docs/design.md#fan-out-batches-and-repeated-chunks
 def fanout_tweets(deps: Deps, entries: list, send_chunk: ChunkSender) -> int:
-    """:func:`fanout_tweet` for a batch of ``[tweet_id, author_id]`` entries.
-
-    Two queries for the whole batch (the tweets still there with their
-    authors' follower counts; the followers of every small author), then the
-    authors' own keys and all follower pushes in one Redis pipeline: one push
-    per author, with all of that author's tweets of the batch. Big accounts
-    get their own keys only; authors with more than a chunk of followers take
-    the chunked path of :func:`fanout_tweet`. Idempotent as a whole.
-    """
+    """:func:`fanout_tweet` for a batch of ``[tweet_id, author_id]`` entries."""
     tl, store = deps.timelines, deps.timelines.store
     chunk = deps.settings.fanout_chunk_size
     wanted = sorted({int(tweet_id) for tweet_id, _ in entries})
@@ -170,17 +163,9 @@ def _tweets_from(author_id: int, first: int, limit: int) -> list[int]:
 BURST_MAX = 32  # tweets per chunk push (also at most the store's slack)
 
 
+# Why: docs/design.md#fan-out-batches-and-repeated-chunks
 class RecentSpans:
-    """Which tweets this process pushed, or is pushing, to which follower slices.
-
-    A chunk is skipped only for a tweet pushed to the very same slice (same
-    author, same follow-id bounds: the same followers, since new follows get
-    higher ids) by a push that completed or is in progress. The latter is
-    safe to acknowledge at once: the chunk message of that push is not
-    acknowledged until its push succeeds, and its retry or redelivery selects
-    the same tweets again (the first ones from its own tweet on). Another
-    process, or a tweet beyond memory, just pushes again: pushes are idempotent.
-    """
+    """Which tweets this process pushed, or is pushing, to which follower slices."""
 
     def __init__(self, spans: int = 4096, per_span: int = 256):
         self._spans: OrderedDict[tuple, set[int]] = OrderedDict()
@@ -192,11 +177,9 @@ class RecentSpans:
 
     @contextmanager
     def claim(self, span: tuple, tweet_id: int):
-        """Serialize this process's pushes to one slice: a later tweet's chunk
-        waits for the push in progress (and then usually finds its tweet in
-        it) instead of overtaking it. Waiters are not served in order, so the
-        one that gets the slice pushes from the oldest waiting tweet on
-        (``oldest_waiting``)."""
+        """Serialize this process's pushes to one slice (see ``oldest_waiting``)."""
+        # Waiters are not served in order, so the one that gets the slice
+        # pushes from the oldest waiting tweet on.
         with self._lock:
             claim = self._claims.setdefault(span, threading.Lock())
             if len(self._claims) > 2 * self._max_spans:

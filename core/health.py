@@ -52,16 +52,11 @@ def check_broker(settings: Settings) -> str | None:
         return f"broker: {type(ex).__name__}"
 
 
+# Why: docs/operations.md#health
 class Readiness:
     """Whether this API process should get traffic, and how its dependencies are.
 
-    Ready means Postgres answers and the schema is current: with Redis down the
-    API serves from Postgres, and with the broker down writes wait in the
-    outbox, so neither outage may take the pods out of the Service (that would
-    turn a degraded service into none). Their state is reported by ``details``
-    (``/healthz?verbose``) and the ``dependency_up`` gauge, refreshed in the
-    background after readiness probes. Verdicts are cached briefly so probes
-    cannot hammer the dependencies.
+    Ready: Postgres answers and the schema is current; Redis or broker outages degrade.
     """
 
     TTL_S = 2.0

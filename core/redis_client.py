@@ -99,15 +99,9 @@ class Lazy:
         return getattr(made, name)
 
 
+# Why: docs/design.md#on-a-redis-cluster
 class Script:
-    """A Lua script on one user's keys, run alone or queued in a pipeline.
-
-    EVALSHA is sent as a plain command (redis-py's pipelined scripts check
-    SCRIPT EXISTS first, a round trip per call); a node that lacks the script
-    (a restarted or newly promoted one) answers NOSCRIPT, and the caller's
-    :func:`execute` loads it everywhere and runs the pipeline again, which is
-    safe because every script here is idempotent.
-    """
+    """A Lua script on one user's keys, run alone or queued in a pipeline."""
 
     def __init__(self, client: Client, source: str):
         self.client = client
@@ -146,16 +140,11 @@ def execute(client: Client, calls) -> list:
     raise AssertionError("unreachable")
 
 
+# Why: docs/design.md#on-a-redis-cluster
 class NodePipeline:
-    """A pipeline over a cluster that sends each node its share of the
-    commands on a plain pipeline of that node's own client.
+    """A cluster pipeline sending each node its share on that node's own client.
 
-    redis-py's ClusterPipeline routes and parses every command in Python: a
-    fan-out worker was CPU-bound at a tenth of the single-Redis rate with it
-    (bench/README.md). Every command here names a key first. When the slot
-    map was stale (a failover, a resharding) ``execute`` re-reads it and
-    answers None; callers then use redis-py's ClusterPipeline, which follows
-    the redirections.
+    Every command names a key first; ``execute`` answers None on a stale slot map.
     """
 
     def __init__(self, cluster):

@@ -36,14 +36,9 @@ class Claims:
         return max(1, int(self.expires_at - (now or time.time())) + LEEWAY_S)
 
 
+# Why: docs/design.md#key-rotation-without-a-restart
 class TokenCodec:
-    """Signs and verifies tokens with the keys of a key source.
-
-    ``from_settings`` watches the key files (core.keyfiles.WatchedKeys), so a
-    rotation reaches a running process: new public keys verify (and appear in
-    the JWKS) within seconds, and signing moves to the new key only once every
-    verifier can have it.
-    """
+    """Signs and verifies tokens with the keys of a key source."""
 
     def __init__(
         self, settings: Settings, private_key=None, public_keys=None, *, keys=None
@@ -107,15 +102,8 @@ class TokenCodec:
         return token, claims
 
     def verify(self, token: str, token_type: str) -> Claims:
-        """Claims of a valid token of ``token_type``; Unauthorized otherwise.
-
-        A token that verified once is remembered until it expires: clients
-        send the same token on every request, and re-checking an RSA
-        signature and every claim each time is the costliest step of a
-        cheap read. Only successes are cached (by the whole token string),
-        expiry is re-checked on every use, and revocation is not cached at
-        all (see core.revocation).
-        """
+        """Claims of a valid token of ``token_type``; Unauthorized otherwise."""
+        # Why successes are remembered: docs/design.md#identity-and-tokens
         keys = self._keys.current()
         if keys is not self._verified_with:
             # A retired key must stop verifying, cached tokens included.

@@ -201,14 +201,9 @@ _CLAIM = (
 )
 
 
+# Why: docs/design.md#fan-out-batches-and-repeated-chunks
 def messages(rows) -> list[tuple[Message, list[int]]]:
-    """The batch's messages, each with the outbox rows it carries.
-
-    The fan-outs of ordinary tweets (FANOUT_TWEET rows) go out together as
-    FANOUT_TWEETS messages of up to FANOUT_BATCH_MAX tweets: the worker then
-    pays for one message, two queries and one Redis round trip per batch
-    instead of per tweet. A lone one keeps its own message. Every other job
-    goes out as written."""
+    """The batch's messages, each with the outbox rows it carries."""
     out, fanouts = [], []
     for row in rows:
         if (
