@@ -31,10 +31,11 @@ logconfig_dict = logs.dict_config(_settings.log_level)  # gunicorn's own lines t
 
 
 class AppAccessLogger(Logger):
-    """gunicorn's logger, minus its access log: with ``logconfig_dict`` set it
-    would build every request's access-log atoms (about 9 % of a timeline
-    read's CPU) only for the WARNING-level ``gunicorn.access`` logger to drop."""
+    """gunicorn's logger, minus its access log (the app logs requests itself)."""
 
+    # With logconfig_dict set, gunicorn would build every request's access-log
+    # atoms only for the WARNING-level gunicorn.access logger to drop them
+    # (bench/README.md, "Previous full run (10:54, 36a3cc7)").
     def access(self, resp, req, environ, request_time):
         return
 
@@ -44,8 +45,8 @@ logger_class = AppAccessLogger
 # cluster (read-only root filesystem) and unused by us.
 control_socket_disable = True
 # Recycling workers every few thousand requests cost more than it saved: at
-# bench rates it restarted a worker every 14-80 s, piling kept-alive clients on
-# the survivor and emptying its caches (bench/README.md). Rarely, as a guard.
+# bench rates it restarted workers often, piling kept-alive clients on the
+# survivor and emptying its caches (bench/README.md). Rarely, as a guard.
 max_requests = 1_000_000
 max_requests_jitter = 100_000
 
@@ -91,9 +92,10 @@ def child_exit(server, worker):
 
 
 def post_worker_init(worker):
-    """The app just loaded lives as long as the worker: move it out of the
-    garbage collector's reach, so its full passes (~20 ms over ~60k objects)
-    stop adding to the tail latency of whatever request they interrupt."""
+    """Move the just-loaded app out of the garbage collector's reach."""
+    # It lives as long as the worker; the collector's full passes over it added
+    # to the tail latency of whatever request they interrupted
+    # (bench/README.md, "Previous full run (10:54, 36a3cc7)").
     gunicorn_errors.install()
     gc.collect()
     gc.freeze()

@@ -384,12 +384,10 @@ PLACEHOLDER = encode(PLACEHOLDER_FLOOR, b"")
 
 
 def slack_for(cap: int) -> int:
-    """How far a timeline may grow past ``cap`` before it is trimmed.
-
-    Trimming on every insert halves fan-out speed, so keys are trimmed lazily;
-    as many free slots are reserved at each rewrite, so that the next inserts
-    write in place. 32 for the default cap (800): 4% more bytes.
-    """
+    """How far a timeline may grow past ``cap`` before it is trimmed (32 for 800)."""
+    # Trimming on every insert slowed fan-out, so keys are trimmed lazily, and
+    # as many free slots are reserved at each rewrite for the next inserts to
+    # write in place (bench/README.md, "Fan-out after the two-call push").
     return max(4, min(32, cap // 16))
 
 
