@@ -115,3 +115,35 @@ def test_readme_states_the_two_commands_first():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "exec make test" in ci, ".ci/run runs the README's test command"
     assert len(readme.splitlines()) <= 70, "the README fits on a screen"
+
+
+CODE_DIRS = ("core", "api", "workers", "cli")
+WHY = re.compile(r"#\s*Why:\s*([\w./-]+\.md)(?:#([\w-]+))?")
+BENCH_SECTION = re.compile(r"bench/README\.md, \"([^\"]+)\"")
+
+
+def test_code_links_to_the_docs_resolve():
+    # Given the code's "# Why: docs/page.md#section" and bench/README.md references
+    bench = (ROOT / "bench" / "README.md").read_text()
+    bench_places = [
+        line.lstrip("#* ").strip()
+        for line in bench.splitlines()
+        if line.startswith(("#", "**"))
+    ]
+    broken = []
+    for folder in CODE_DIRS:
+        for source in sorted((ROOT / folder).rglob("*.py")):
+            text = source.read_text()
+            where = source.relative_to(ROOT)
+            # When each is looked up
+            for page, anchor in WHY.findall(text):
+                dest = ROOT / page
+                if not dest.exists():
+                    broken.append(f"{where}: {page}: no such file")
+                elif anchor and anchor not in anchors(dest):
+                    broken.append(f"{where}: {page}#{anchor}: no such heading")
+            for section in BENCH_SECTION.findall(text):
+                if not any(place.startswith(section) for place in bench_places):
+                    broken.append(f"{where}: bench/README.md, {section!r}: not found")
+    # Then every one lands on a page and heading that exist
+    assert broken == []
