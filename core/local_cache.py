@@ -1,23 +1,9 @@
 """Process-local caches of what Redis answers alike for every reader.
 
-Redis runs commands on one thread per node and a round trip costs it far more
-than the commands in it, so every round trip a page saves is CPU of the
-hardest tier to grow (bench/README.md, "Process-local caches"). Two things are
-the same for every reader and safe to keep in the API process:
-
-* a tweet's *card*, what never changes of it (text, time, reply, original):
-  with the cards known, a page's retweeted originals are fetched in the same
-  round trip as the page. Whether a tweet still exists, and its counts, still
-  come from Redis on every read.
-* a username's user id, as a guess that a user-timeline read checks in its
-  first round trip against the user's own name key (renamed, deleted or
-  unknown: the id is looked up again), so that the lookup is not a round
-  trip of its own;
-* a pulled (big) author's user timeline, for ``PULLED_CACHE_S``: that author's
-  new tweets reach their followers' homes that much later (their own
-  timelines are never served from here). A deleted one never shows: its
-  cached tweet is gone from Redis, which every page checks, and the page that
-  finds it gone forgets the timelines it used.
+Tweet cards (what never changes of a tweet), usernames' ids as guesses checked in
+a read's first round trip, and big authors' user timelines for ``PULLED_CACHE_S``.
+Every round trip a page saves is CPU of the hardest tier to grow
+(bench/README.md, "Process-local caches"). Why: docs/design.md#read-path
 """
 
 from __future__ import annotations

@@ -1,25 +1,11 @@
 """Read-side caches in Redis: what a warm page is rendered from, with no SQL.
 
-Each part is cached apart because each changes for its own reasons, and under
-the hash tag of the user it belongs to (``core.keys``):
-
-* per tweet, a string under its author: 8 bytes of counts (likes, retweets)
-  then the fields that never change (a JSON list, see :func:`card`), so that
-  a page's tweets come in one MGET (one per slot on a cluster);
-* per author, the username; per username, the user id;
-* per reader, the *social* hash: ``p`` the pulled authors they follow, ``h``
-  the horizon below which flags were not loaded, ``f<id>`` per followed user,
-  and per tweet id 1 liked, 2 retweeted, 3 both.
-
-Consistency, as readers fill these from Postgres while writers change
-Postgres: readers only ever *add* what is missing; writers act after their
-commit. A delete also marks the part spoiled for ``SPOIL_S`` seconds, so that a
-reader who read Postgres just before the delete committed cannot put it back.
-A social hash is stored only if the reader's generation (bumped by each of
-their follows, likes and retweets) did not move while it was loaded. Whatever
-the cache lacks, the page is served the long way (``core.timelines``) and the
-cache filled on the way out. Entries expire, so a write whose correction was
-lost to a Redis outage is corrected in bounded time.
+Each part under the hash tag of the user it belongs to (``core.keys``): per tweet
+its counts and card (:func:`card`), per author the username, per username the id,
+per reader the *social* hash (``p`` pulled authors followed, ``h`` the horizon
+below which flags were not loaded, ``f<id>`` per followed user, per tweet id 1
+liked, 2 retweeted, 3 both). Readers only add; writers correct after their
+commit. Why: docs/design.md#the-read-cache
 """
 
 from __future__ import annotations

@@ -1,26 +1,11 @@
 """Timelines in Redis as packed strings: compact, exactly ordered, idempotent.
 
-A timeline key holds a 16-byte header (the *floor*, then the number F of free
-slots), F free 16-byte slots, then 16-byte entries ``tweet id | author id``
-(both unsigned big-endian), newest first, no duplicates. A tweet newer than the
-newest entry -- nearly every fan-out write -- fills the last free slot in place
-(SETRANGE: no copy of the key), and so does one a few entries late (the newer
-ones move up a slot); only the write that finds no free slot, and one far out
-of order, rewrite the key, trimming it to ``cap`` past ``cap + slack`` entries
-and reserving free slots again -- never more than ``cap + slack`` entries and
-slots in all, so a free slot always means room for one more entry.
-The key is authoritative for every id >= floor: older tweets are read from
-Postgres. A floor of 2^64-1 marks a placeholder set before a rebuild, so pushes
-that race with the rebuild land in it instead of being lost.
-
-Why this encoding: 800 entries cost ~12.9 KB (vs ~97 KB for Mastodon's zset
-layout, which also orders by float scores that cannot tell 64-bit ids apart).
-Byte comparison of big-endian ids is exact; the author id lets unfollows and
-account deletions strip entries without a database round trip.
-
-All edits are Lua scripts on one key each, so each key changes atomically and
-no call spans two users' keys (Redis Cluster shards them); a fan-out sends a
-batch of follower keys as one pipeline per node.
+A key is a 16-byte header (the *floor*, then the number F of free slots), F free
+16-byte slots, then 16-byte entries ``tweet id | author id`` (unsigned
+big-endian), newest first, no duplicates, authoritative for every id >= floor
+(older tweets come from Postgres). A floor of 2^64-1 marks a placeholder set
+before a rebuild, which catches the pushes that race with it. Every edit is a
+Lua script on one key. Why: docs/design.md#consistency-the-guarantees-of-timelinesmd
 """
 
 from __future__ import annotations

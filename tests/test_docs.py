@@ -118,7 +118,7 @@ def test_readme_states_the_two_commands_first():
 
 
 CODE_DIRS = ("core", "api", "workers", "cli")
-WHY = re.compile(r"#\s*Why:\s*([\w./-]+\.md)(?:#([\w-]+))?")
+WHY = re.compile(r"\bWhy:\s*([\w./-]+\.md)(?:#([\w-]+))?")
 BENCH_SECTION = re.compile(r"bench/README\.md, \"([^\"]+)\"")
 
 

@@ -1,22 +1,10 @@
 """The outbox relay: publishes committed jobs to the broker, at least once.
 
-Runs as a thread in every worker process. It claims due rows with
-``FOR UPDATE SKIP LOCKED`` (so relays on many pods share the work), publishes
-them as Dramatiq messages whose ids are the rows' ``message_id`` (the fan-outs
-of a batch's tweets combined into one ``fanout_tweets`` message), all in one
-batch that the broker confirms once, and deletes the confirmed rows in the same
-transaction. A crash between publish and commit re-sends the batch, which the
-idempotent actors absorb. While the broker is down, rows wait with exponential
-backoff.
-
-Two modes. **Busy**: while jobs keep coming, poll every ``BUSY_POLL_S`` (or
-``LOADED_POLL_S`` while batches are not tiny), so a batch gathers what
-committed meanwhile. **Asleep**: after ``IDLE_AFTER_S``
-without a job, set the ``outbox_relay_state.idle`` flag and wait on
-``LISTEN outbox``; the first writer to see that flag clears it and notifies
-(migrations 0003, 0004), so under load no commit pays for a NOTIFY, and a relay
-that is slow to wake costs one. A poll every ``outbox_poll_s``
-covers anything missed (and a relay that died busy, leaving the flag clear).
+A thread in every worker process: claims due rows (``FOR UPDATE SKIP LOCKED``),
+publishes them in one confirmed batch and deletes them in the same transaction.
+**Busy** while jobs keep coming (polls every ``BUSY_POLL_S``, or ``LOADED_POLL_S``
+under load); **asleep** after ``IDLE_AFTER_S`` without one, on ``LISTEN outbox``.
+Why: docs/design.md#writes-never-lose-a-job-the-transactional-outbox
 """
 
 from __future__ import annotations
