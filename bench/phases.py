@@ -184,6 +184,7 @@ def _cpu_per_read(runs) -> list[Figure]:
     if balance is not None:
         figures.append(balance)
     api_us = _per_request_us(runs["home"], "server")
+    figures += _floor(runs, api_us)
     figures.append(
         Figure(
             key="home_api_us",
@@ -198,6 +199,42 @@ def _cpu_per_read(runs) -> list[Figure]:
         )
     )
     return figures
+
+
+def _floor(runs, home_api_us: float) -> list[Figure]:
+    """What two round trips of one GET cost before any work (``/floor``):
+    Redis's CPU per request, and the home read's API CPU against it."""
+    floor = runs.get("floor")
+    if not floor:
+        return []
+    redis_us = _per_request_us(floor, "redis")
+    api_us = _per_request_us(floor, "server")
+    trips = _per_request(floor, "redis_reads")
+    log(
+        f"floor (two round trips of one GET): Redis {redis_us:.1f} us,"
+        f" API {api_us:.0f} us per request, {trips:.2f} round trips"
+    )
+    return [
+        Figure(
+            key="floor_redis_us",
+            label="Redis CPU per request of the floor (two round trips, one GET each)",
+            unit="us",
+            value=redis_us,
+            details={
+                "round_trips_per_request": trips,
+                "rate": reads.best_rate(floor),
+                "per_core": round(reads.per_core(floor), 1),
+            },
+        ),
+        Figure(
+            key="home_api_us_vs_floor",
+            label="API CPU per home read, against the floor route's",
+            unit="us",
+            value=home_api_us,
+            baseline=api_us,
+            baseline_label="us per floor request",
+        ),
+    ]
 
 
 def _replayed(w: world.World) -> list[Figure]:
@@ -397,7 +434,10 @@ PHASES = {
     # an experiment, run only when named: --only variants --variant NAME=SPEC
     "variants": (variants.phase, []),
     "redis": (redis_phase, ["redis_bytes"]),
-    "reads": (reads_phase, ["home_reads", "user_reads", "home_latency"]),
+    "reads": (
+        reads_phase,
+        ["home_reads", "user_reads", "home_latency", "floor_redis_us"],
+    ),
     "writes": (writes_phase, ["logins", "tweet_creates", "tweet_creates_api_alone"]),
     "fanout": (
         fanout_phase,

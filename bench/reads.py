@@ -12,6 +12,7 @@ from bench.load import Request
 from bench.world import World
 
 PAGE = 20  # the API's default page size
+BASELINES = ("noop", "floor")  # routes of bench.noop
 
 
 def request_files(world: World) -> dict[str, object]:
@@ -27,6 +28,9 @@ def request_files(world: World) -> dict[str, object]:
     ]
     return {
         "noop": load.write_requests(world.workdir, "noop", [Request("GET", "/noop")]),
+        "floor": load.write_requests(
+            world.workdir, "floor", [Request("GET", "/floor")]
+        ),
         "home": load.write_requests(world.workdir, "home", home),
         "user": load.write_requests(world.workdir, "user", user),
     }
@@ -59,10 +63,11 @@ def validate(world: World, sample: int = 20) -> dict:
 
 
 def throughput(world: World, files: dict) -> dict[str, list[load.Measurement]]:
-    """Rounds of no-op, home, user: interleaved so drift hits all three alike."""
+    """Rounds of no-op, floor, home, user: interleaved so drift hits them alike."""
     p, wrk = world.profile, world.wrk
     targets = {
         "noop": (world.ports["noop"], world.cpu_meters("noop")),
+        "floor": (world.ports["noop"], world.cpu_meters("noop")),
         "home": (world.ports["api"], world.cpu_meters()),
         "user": (world.ports["api"], world.cpu_meters()),
     }
@@ -71,7 +76,7 @@ def throughput(world: World, files: dict) -> dict[str, list[load.Measurement]]:
     runs: dict[str, list[load.Measurement]] = {name: [] for name in targets}
     for _ in range(p.rounds):
         for name, (port, meters) in targets.items():
-            service = world.services["noop" if name == "noop" else "api"]
+            service = world.services["noop" if name in BASELINES else "api"]
             before, boots = appmetrics.scrape(world.ports["metrics"]), service.boots()
             work = meters_.redis_work(world.store.redis)
             m = load.closed(wrk, port, files[name], p.read_s, p.connections, meters)
