@@ -47,7 +47,13 @@ def build(
         else NodeLease(client, settings.redis_prefix)
     )
     keys = Keys(settings.redis_prefix)
-    store = TimelineStore(client, keys, settings.timeline_cap, settings.home_ttl_s)
+    store = TimelineStore(
+        client,
+        keys,
+        settings.timeline_cap,
+        settings.home_ttl_s,
+        wait=(settings.wait_replicas, settings.redis_wait_timeout_ms),
+    )
     cache = ReadCache(client, keys, settings.fanout_threshold)
     timelines = Timelines(
         store, settings.fanout_threshold, cache, settings.inactive_days

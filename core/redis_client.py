@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
+import time
 
 import redis
 from redis.backoff import ExponentialBackoff, NoBackoff
@@ -121,16 +122,23 @@ class Script:
         self.client.script_load(self.source)
 
 
-def execute(client: Client, calls) -> list:
+class NotReplicated(redis.RedisError):
+    """Fewer replicas than asked for acknowledged the writes (Redis WAIT)."""
+
+
+def execute(client: Client, calls, wait: tuple[int, int] = (0, 0)) -> list:
     """Run ``(script, keys, args)`` calls in one :func:`pipeline` (one per
-    node in cluster mode); replies in order."""
+    node in cluster mode); replies in order. ``wait``: (replicas, timeout ms)
+    that each node's writes must reach, else NotReplicated."""
     for attempt in range(2):
         pipe = pipeline(client)
         for script, keys, args in calls:
             script.queue(pipe, keys, *args)
-        replies = run(pipe, raise_on_error=False)
+        replies, replicated = _run_waiting(pipe, wait)
         failed = [r for r in replies if isinstance(r, Exception)]
         if not failed:
+            if not replicated:
+                raise NotReplicated(f"no replica had the writes within {wait[1]} ms")
             return replies
         if attempt or not any(
             isinstance(r, redis.exceptions.NoScriptError) for r in failed
@@ -150,11 +158,18 @@ class NodePipeline:
     def __init__(self, cluster):
         self._cluster = cluster
         self._commands: list[tuple] = []
+        self.replicated = True  # with ``wait``: every node's WAIT was answered
 
     def execute_command(self, *command) -> None:
         self._commands.append(command)
 
-    def execute(self, raise_on_error: bool = True) -> list | None:
+    def execute(self, raise_on_error: bool = True, wait=None) -> list | None:
+        """``wait``: (replicas, timeout ms) for a WAIT after each node's share,
+        for as many replicas as the slot map lists there (a failed one is not
+        listed: a master left alone takes writes as Redis itself would)."""
+        self.replicated = True
+        if wait and _slots_age(self._cluster) > SLOTS_FRESH_S:
+            _reread_slots(self._cluster)  # replicas come and go: wait for today's
         with _translated():
             by_node: dict[str, tuple] = {}
             for index, command in enumerate(self._commands):
@@ -166,12 +181,21 @@ class NodePipeline:
                     pipe = node.redis_connection.pipeline(transaction=False)
                     for index in indexes:
                         pipe.execute_command(*self._commands[index])
+                    wanted = self._replicas(indexes[0], wait[0]) if wait else 0
+                    if wanted:
+                        pipe.execute_command("WAIT", wanted, wait[1])
                     answered = pipe.execute(raise_on_error=False)
+                    if wanted:
+                        acked = answered.pop()
+                        if not isinstance(acked, int) or acked < wanted:
+                            self.replicated = False
                     for index, reply in zip(indexes, answered, strict=True):
                         replies[index] = reply
             except redis.ConnectionError:
                 _reread_slots(self._cluster)
                 raise
+        if not self.replicated:  # a replica that died leaves the slot map
+            _reread_slots(self._cluster)
         if any(isinstance(r, _REDIRECTED) for r in replies):
             _reread_slots(self._cluster)
             return None
@@ -180,6 +204,12 @@ class NodePipeline:
                 if isinstance(reply, Exception):
                     raise reply
         return replies
+
+    def _replicas(self, index: int, most: int) -> int:
+        """Replicas to wait for on the node of command ``index``'s key."""
+        slot = self._cluster.keyslot(_first_key(self._commands[index]))
+        listed = self._cluster.nodes_manager.slots_cache.get(slot) or [None]
+        return min(most, len(listed) - 1)
 
     def replay(self, raise_on_error: bool = True) -> list:
         """The same commands through redis-py's ClusterPipeline."""
@@ -206,6 +236,23 @@ def run(pipe, raise_on_error: bool = True) -> list:
     return replies
 
 
+def _run_waiting(pipe, wait: tuple[int, int]) -> tuple[list, bool]:
+    """(replies, whether the replicas asked for had the writes) of a pipeline
+    that ends, on each node, with WAIT when ``wait`` asks for replicas."""
+    replicas, timeout_ms = wait
+    if not replicas:
+        return run(pipe, raise_on_error=False), True
+    if isinstance(pipe, NodePipeline):
+        replies = pipe.execute(raise_on_error=False, wait=wait)
+        if replies is None:  # stale slot map: redone, but WAIT cannot follow
+            return pipe.replay(raise_on_error=False), False
+        return replies, pipe.replicated
+    pipe.execute_command("WAIT", replicas, timeout_ms)
+    replies = run(pipe, raise_on_error=False)
+    acked = replies.pop()
+    return replies, isinstance(acked, int) and acked >= replicas
+
+
 def _first_key(command: tuple):
     name = command[0].upper() if isinstance(command[0], str) else command[0]
     if name in ("EVALSHA", "EVAL", b"EVALSHA", b"EVAL"):
@@ -221,10 +268,22 @@ _REDIRECTED = (
 )
 
 
+SLOTS_FRESH_S = 10.0  # writes that wait for replicas re-read an older slot map
+
+
 def _reread_slots(cluster) -> None:
     # if the cluster does not answer yet, the next call tries again
     with contextlib.suppress(redis.RedisError, RedisClusterException):
         cluster.nodes_manager.initialize()
+        cluster.nodes_manager.read_at = time.monotonic()
+
+
+def _slots_age(cluster) -> float:
+    """Seconds since this process last re-read the slot map (or since it began)."""
+    manager = cluster.nodes_manager
+    if not hasattr(manager, "read_at"):
+        manager.read_at = time.monotonic()
+    return time.monotonic() - manager.read_at
 
 
 def _load(calls) -> None:

@@ -87,6 +87,11 @@ class Settings:
     redis_password: str = ""
     redis_prefix: str = "tw:"
     redis_timeout_s: float = 2.0
+    # Timeline writes of the workers wait until this many replicas hold them
+    # (Redis WAIT) before their job is done, so that a failover cannot drop
+    # an acknowledged fan-out; -1: 1 in cluster mode, 0 in single mode.
+    redis_wait_replicas: int = -1
+    redis_wait_timeout_ms: int = 1000
     # --- RabbitMQ (Dramatiq) ---------------------------------------------
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     broker_password: str = ""
@@ -175,6 +180,10 @@ class Settings:
             redis_mode=env.get("REDIS_MODE", d.redis_mode),
             redis_password=env.get("REDIS_PASSWORD", ""),
             redis_prefix=env.get("REDIS_PREFIX", d.redis_prefix),
+            redis_wait_replicas=_int(env, "REDIS_WAIT_REPLICAS", d.redis_wait_replicas),
+            redis_wait_timeout_ms=_int(
+                env, "REDIS_WAIT_TIMEOUT_MS", d.redis_wait_timeout_ms
+            ),
             broker_url=env.get("BROKER_URL", d.broker_url),
             broker_password=env.get("BROKER_PASSWORD", ""),
             broker_kind=env.get("BROKER_KIND", d.broker_kind),
@@ -254,6 +263,13 @@ class Settings:
         return with_password(self.broker_url, self.broker_password)
 
     @property
+    def wait_replicas(self) -> int:
+        """Replicas a worker's timeline write waits for (``REDIS_WAIT_REPLICAS``)."""
+        if self.redis_wait_replicas >= 0:
+            return self.redis_wait_replicas
+        return 1 if self.redis_mode == "cluster" else 0
+
+    @property
     def is_production(self) -> bool:
         return self.env == "production"
 
@@ -267,6 +283,11 @@ class Settings:
             raise ConfigError("FANOUT_THRESHOLD and TIMELINE_CAP must be >= 1")
         if self.redis_mode not in ("single", "cluster"):
             raise ConfigError("REDIS_MODE must be single or cluster")
+        if self.redis_wait_replicas < -1 or self.redis_wait_timeout_ms < 1:
+            raise ConfigError(
+                "REDIS_WAIT_REPLICAS must be >= 0 (or -1: automatic) and"
+                " REDIS_WAIT_TIMEOUT_MS >= 1"
+            )
         if self.broker_kind not in ("rabbitmq", "redis"):
             raise ConfigError("BROKER_KIND must be rabbitmq or redis")
         if self.broker_queue_type not in ("classic", "quorum"):

@@ -382,8 +382,12 @@ class TimelineStore:
     # Keys per pipeline: bounds the memory of one fan-out slice's round trip.
     PIPELINE_KEYS = 1000
 
-    def __init__(self, redis_client, keys: Keys, cap: int, home_ttl_s: int):
+    def __init__(
+        self, redis_client, keys: Keys, cap: int, home_ttl_s: int, wait=(0, 0)
+    ):
         self.redis = redis_client
+        # (replicas, timeout ms) every push waits for: see Settings.wait_replicas
+        self.wait = wait
         self.keys = keys
         self.cap = cap
         self.TRIM_SLACK = slack_for(cap)
@@ -429,7 +433,7 @@ class TimelineStore:
         written = [0] * len(groups)
         for start in range(0, len(calls), self.PIPELINE_KEYS):
             batch = calls[start : start + self.PIPELINE_KEYS]
-            replies = execute(self.redis, batch)
+            replies = execute(self.redis, batch, self.wait)
             for index, reply in zip(owners[start:], replies, strict=False):
                 written[index] += reply
         return written

@@ -56,6 +56,24 @@ start)
     [ "$n" -ge 3 ] && break
     sleep 0.1
   done
+  # and every node lists them in CLUSTER SLOTS, where clients that wait for
+  # replicas read them: a replica is listed once its replication offset is
+  # not 0, so each master replicates one write (a no-op FLUSHALL) first
+  for port in $ports; do
+    if redis-cli -p "$port" info replication | grep -q 'role:master'; then
+      redis-cli -p "$port" flushall >/dev/null
+    fi
+  done
+  pattern=$(echo $ports | tr ' ' '|')
+  for _ in $(seq 100); do
+    n=0
+    for port in $ports; do
+      k=$(redis-cli -p "$port" cluster slots | grep -cxE "$pattern" || true)
+      [ "$k" -ge 6 ] && n=$((n + 1))
+    done
+    [ "$n" -ge 6 ] && break
+    sleep 0.1
+  done
   echo "redis cluster: up on 127.0.0.1:$first-$((first + 5))"
   ;;
 stop)

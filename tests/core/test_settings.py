@@ -44,3 +44,12 @@ def test_passwords_are_merged_into_urls_escaped():
     assert (
         s.database_dsn == "postgresql://postgres:p%40ss%3Aw%2Frd@127.0.0.1:5432/twitter"
     )
+
+
+def test_replicas_waited_for_follow_the_redis_mode_unless_set():
+    assert Settings.from_env({}).wait_replicas == 0
+    assert Settings.from_env({"REDIS_MODE": "cluster"}).wait_replicas == 1
+    set_to = {"REDIS_MODE": "cluster", "REDIS_WAIT_REPLICAS": "0"}
+    assert Settings.from_env(set_to).wait_replicas == 0
+    with pytest.raises(ConfigError, match="REDIS_WAIT_REPLICAS"):
+        Settings.from_env({"REDIS_WAIT_REPLICAS": "-2"}).validate()

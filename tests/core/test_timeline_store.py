@@ -17,13 +17,14 @@ import uuid
 import pytest
 
 from core.keys import Keys
-from core.redis_client import Script
+from core.redis_client import NotReplicated, Script
 from core.timeline_store import (
     ENTRY,
     HEADER,
     PLACEHOLDER_FLOOR,
     PUSH_SOURCE,
     TimelineStore,
+    decode,
     encode,
     pack,
 )
@@ -212,6 +213,35 @@ def test_pipelined_pushes_reload_a_missing_script_and_take_any_key(deps, clean):
     assert store.redis.exists(keys[0]) == 0
     for timeline in store.read(keys[1:]):
         assert list(timeline.entries()) == [(BASE + 1, 2), (BASE, 1)]
+
+
+def test_a_push_waits_for_a_replica_and_fails_when_none_answers(deps, clean):
+    # Given timelines on every node, written by a store that waits for a replica
+    keys = [Keys(deps.settings.redis_prefix).home(k) for k in range(12)]
+    store = TimelineStore(
+        deps.redis, Keys(deps.settings.redis_prefix), 12, 60, wait=(1, 50)
+    )
+    for key in keys:
+        store.rebuild(key, [(BASE, 1)])
+    both = [(BASE + 1, 2), (BASE, 1)]
+    if deps.settings.redis_mode == "cluster":
+        # When each master's replica acknowledges the push
+        assert store.push(keys, [(BASE + 1, 2)]) == len(keys)
+        # Then every replica holds it as the push returns
+        for key in keys:
+            replica = deps.redis.get_node_from_key(key, replica=True)
+            pipe = replica.redis_connection.pipeline(transaction=False)
+            raw = pipe.execute_command("READONLY").get(key).execute()[1]
+            assert list(decode(raw).entries()) == both
+        return
+    # When the single Redis has no replica to acknowledge it
+    with pytest.raises(NotReplicated):
+        store.push(keys, [(BASE + 1, 2)])
+    # Then the job's retry (here without the wait) finds the work done
+    store.wait = (0, 0)
+    assert store.push(keys, [(BASE + 1, 2)]) == len(keys)
+    for timeline in store.read(keys):
+        assert list(timeline.entries()) == both
 
 
 def test_an_empty_push_changes_nothing_and_counts_the_keys(deps, clean):

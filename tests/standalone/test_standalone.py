@@ -64,7 +64,10 @@ def servers(data: Path) -> list[psutil.Process]:
     for pid in pids:
         with contextlib.suppress(psutil.Error):  # gone while we looked
             process = psutil.Process(pid)
-            if process.status() != psutil.STATUS_ZOMBIE:
+            # a stale pid file's pid may be reused by anything, the machine's
+            # own Postgres backends included: ours run in the data dir
+            ours = Path(process.cwd()).is_relative_to(data.resolve())
+            if ours and process.status() != psutil.STATUS_ZOMBIE:
                 found.append(process)
     return found
 

@@ -299,6 +299,8 @@ LOG_LEVEL: {{ $c.logLevel | quote }}
 DB_POOL_SIZE: {{ $c.dbPoolSize | int64 | quote }}
 DB_STATEMENT_TIMEOUT_MS: {{ $c.dbStatementTimeoutMs | int64 | quote }}
 REDIS_PREFIX: {{ $c.redisPrefix | quote }}
+REDIS_WAIT_REPLICAS: {{ $c.redisWaitReplicas | int64 | quote }}
+REDIS_WAIT_TIMEOUT_MS: {{ $c.redisWaitTimeoutMs | int64 | quote }}
 JWT_ISSUER: {{ $c.jwtIssuer | quote }}
 JWT_AUDIENCE: {{ $c.jwtAudience | quote }}
 JWT_KEY_PROPAGATION_S: {{ .Values.jwt.propagationSeconds | int64 | quote }}
