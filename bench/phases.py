@@ -158,10 +158,12 @@ def _cpu_per_read(runs) -> list[Figure]:
     for key, limit in (("home", 30), ("user", 20)):
         redis_us = _per_request_us(runs[key], "redis")
         work = {
-            k: _per_request(runs[key], k) for k in ("redis_commands", "redis_reads")
+            k: _per_request(runs[key], k)
+            for k in ("redis_commands", "redis_reads", "redis_command_us")
         }
         log(
-            f"Redis CPU per {key} read: {redis_us:.1f} us (all nodes);"
+            f"Redis CPU per {key} read: {redis_us:.1f} us (all nodes), of which"
+            f" {work['redis_command_us']:.1f} us in the commands themselves;"
             f" {work['redis_commands']:.1f} commands and"
             f" {work['redis_reads']:.2f} client reads (round trips) per request"
         )
@@ -176,6 +178,7 @@ def _cpu_per_read(runs) -> list[Figure]:
                 details={
                     "noop_round_redis_us": _per_request_us(runs["noop"], "redis"),
                     "commands_per_request": work["redis_commands"],
+                    "command_us_per_request": work["redis_command_us"],
                     "round_trips_per_request": work["redis_reads"],
                 },
             )
@@ -210,9 +213,11 @@ def _floor(runs, home_api_us: float) -> list[Figure]:
     redis_us = _per_request_us(floor, "redis")
     api_us = _per_request_us(floor, "server")
     trips = _per_request(floor, "redis_reads")
+    command_us = _per_request(floor, "redis_command_us")
     log(
-        f"floor (two round trips of one GET): Redis {redis_us:.1f} us,"
-        f" API {api_us:.0f} us per request, {trips:.2f} round trips"
+        f"floor (two round trips of one GET): Redis {redis_us:.1f} us"
+        f" ({command_us:.1f} us in the commands), API {api_us:.0f} us per"
+        f" request, {trips:.2f} round trips"
     )
     return [
         Figure(
@@ -222,6 +227,7 @@ def _floor(runs, home_api_us: float) -> list[Figure]:
             value=redis_us,
             details={
                 "round_trips_per_request": trips,
+                "command_us_per_request": command_us,
                 "rate": reads.best_rate(floor),
                 "per_core": round(reads.per_core(floor), 1),
             },
