@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import threading
 import time
+import weakref
 
 import redis
 from redis.backoff import ExponentialBackoff, NoBackoff
@@ -185,10 +186,8 @@ class NodePipeline:
                     if wanted:
                         pipe.execute_command("WAIT", wanted, wait[1])
                     answered = pipe.execute(raise_on_error=False)
-                    if wanted:
-                        acked = answered.pop()
-                        if not isinstance(acked, int) or acked < wanted:
-                            self.replicated = False
+                    if wanted and not _acknowledged(answered.pop(), wanted):
+                        self.replicated = False
                     for index, reply in zip(indexes, answered, strict=True):
                         replies[index] = reply
             except redis.ConnectionError:
@@ -249,8 +248,12 @@ def _run_waiting(pipe, wait: tuple[int, int]) -> tuple[list, bool]:
         return replies, pipe.replicated
     pipe.execute_command("WAIT", replicas, timeout_ms)
     replies = run(pipe, raise_on_error=False)
-    acked = replies.pop()
-    return replies, isinstance(acked, int) and acked >= replicas
+    return replies, _acknowledged(replies.pop(), replicas)
+
+
+def _acknowledged(wait_reply, wanted: int) -> bool:
+    """Whether a WAIT's reply counts ``wanted`` replicas (an error counts none)."""
+    return isinstance(wait_reply, int) and wait_reply >= wanted
 
 
 def _first_key(command: tuple):
@@ -269,21 +272,22 @@ _REDIRECTED = (
 
 
 SLOTS_FRESH_S = 10.0  # writes that wait for replicas re-read an older slot map
+# when each cluster client last re-read its slot map; kept here, not on redis-py's
+# objects, and gone with the client
+_SLOTS_READ_AT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _reread_slots(cluster) -> None:
     # if the cluster does not answer yet, the next call tries again
     with contextlib.suppress(redis.RedisError, RedisClusterException):
         cluster.nodes_manager.initialize()
-        cluster.nodes_manager.read_at = time.monotonic()
+        _SLOTS_READ_AT[cluster] = time.monotonic()
 
 
 def _slots_age(cluster) -> float:
     """Seconds since this process last re-read the slot map (or since it began)."""
-    manager = cluster.nodes_manager
-    if not hasattr(manager, "read_at"):
-        manager.read_at = time.monotonic()
-    return time.monotonic() - manager.read_at
+    read_at = _SLOTS_READ_AT.setdefault(cluster, time.monotonic())
+    return time.monotonic() - read_at
 
 
 def _load(calls) -> None:
